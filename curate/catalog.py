@@ -1,0 +1,32 @@
+"""Imports every module that registers a step, format or backend.
+
+This is the one list to extend when you add a module: modules keep heavy imports (torch, faiss,
+vllm) inside functions, so importing them all here stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+MODULES = [
+    "curate.io.formats.hh",
+    "curate.io.formats.trl",
+    "curate.io.formats.ultrafeedback",
+    "curate.io.formats.helpsteer2",
+    "curate.io.formats.mapping",
+    "curate.steps.basic",
+    "curate.llm.fake",
+    "curate.embed.fake",
+    "curate.embed.sentence_transformers",
+]
+
+_loaded = False
+
+
+def load_all() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for mod in MODULES:
+        importlib.import_module(mod)

@@ -1,0 +1,156 @@
+"""Pipeline files: YAML, loaded with ``yaml.safe_load``, validated by pydantic, unknown keys rejected.
+
+    name: clean-hh
+    input:  {path: data.jsonl.gz, format: auto}
+    batch_size: 1000
+    steps:
+      - step: exact_dedup          # a registered step name (``curate steps`` lists them)
+        fields: [prompt]           # the step's own options, validated by its Options model
+    output: {dir: runs/clean-hh, format: parquet}
+
+Nothing in a config names code to import, except an explicit ``step: python`` entry.
+Validation errors carry file:line of the offending key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from curate.errors import ConfigError
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputConfig(_Model):
+    path: str | list[str] = Field(description="file, glob, folder, list of files, or a Hugging Face dataset id")
+    type: Literal["auto", "jsonl", "parquet", "csv", "hf"] = "auto"
+    format: str = Field("auto", description="layout adapter: auto, hh, trl, ultrafeedback, helpsteer2, mapping, ...")
+    columns: dict[str, str] | None = Field(None, description="for format 'mapping': prompt/chosen/rejected/system")
+    format_options: dict[str, Any] = Field(default_factory=dict)
+    split: str = "train"
+    name: str | None = Field(None, description="dataset config name (Hugging Face)")
+    limit: int | None = Field(None, ge=1, description="read at most this many rows")
+    source: str | None = Field(None, description="label for the records' source column (default: file name)")
+
+
+class OutputConfig(_Model):
+    dir: str
+    format: Literal["parquet", "jsonl"] = "parquet"
+
+
+class StepConfig(_Model):
+    step: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class PipelineConfig(_Model):
+    name: str = "pipeline"
+    description: str = ""
+    input: InputConfig
+    steps: list[StepConfig] = Field(default_factory=list)
+    output: OutputConfig
+    batch_size: int = Field(1000, ge=1)
+    seed: int = 0
+    engine: Literal["local", "ray"] = "local"
+    cache_dir: str | None = Field(None, description="LLM/embedding cache (default: $CURATE_CACHE_DIR or ~/.cache/curate)")
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _split_options(cls, v: Any) -> Any:
+        # YAML writes a step's options next to its name; gather them under `options`
+        if not isinstance(v, list):
+            return v
+        out = []
+        for item in v:
+            if isinstance(item, dict) and "step" in item and "options" not in item:
+                item = {"step": item["step"], "options": {k: x for k, x in item.items() if k != "step"}}
+            out.append(item)
+        return out
+
+    def digest(self) -> str:
+        """Hash of everything that changes the output; the run directory records it for resume."""
+        d = self.model_dump(mode="json")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- loading with line numbers
+
+
+def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
+    """Follow a pydantic error location through the YAML node tree to a 1-based line."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if node is None:
+            break
+        if key == "options":  # options live beside `step` in the YAML
+            continue
+        nxt = None
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == key:
+                    nxt = v
+                    line = k.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            nxt = node.value[key]
+            line = nxt.start_mark.line + 1
+        node = nxt
+    return line
+
+
+def _format_errors(err: ValidationError, where: str, root: yaml.Node | None, prefix: tuple = ()) -> str:
+    lines = []
+    for e in err.errors():
+        loc = prefix + tuple(e["loc"])
+        line = _line_of(root, loc)
+        path = ".".join(str(p) for p in loc if p != "options")
+        lines.append(f"{where}:{line or '?'}: {path}: {e['msg']}")
+    return "invalid pipeline:\n  " + "\n  ".join(lines)
+
+
+def parse_pipeline(text: str, where: str = "<pipeline>") -> tuple[PipelineConfig, yaml.Node | None]:
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{where}{line}: not valid YAML: {getattr(e, 'problem', e)}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: a pipeline file must be a YAML mapping with input, steps and output")
+    try:
+        cfg = PipelineConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(e, where, root)) from e
+    check_steps(cfg, where, root)
+    return cfg, root
+
+
+def check_steps(cfg: PipelineConfig, where: str = "<pipeline>", root: yaml.Node | None = None) -> None:
+    """Validate every step's options against its Options model (unknown step names included)."""
+    from curate.registry import STEPS
+
+    for i, spec in enumerate(cfg.steps):
+        try:
+            cls = STEPS.get(spec.step)
+        except ConfigError as e:
+            line = _line_of(root, ("steps", i, "step"))
+            raise ConfigError(f"{where}:{line or '?'}: steps.{i}: {e}") from e
+        try:
+            cls.Options.model_validate(spec.options)
+        except ValidationError as e:
+            raise ConfigError(_format_errors(e, where, root, ("steps", i))) from e
+
+
+def load_pipeline(path: str | Path) -> PipelineConfig:
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"pipeline file not found: {p}")
+    return parse_pipeline(p.read_text(encoding="utf-8"), str(p))[0]

@@ -1,0 +1,33 @@
+"""The embedder interface: texts in, L2-normalised float32 vectors out (cosine = inner product).
+
+A backend implements ``_embed(texts) -> np.ndarray``; ``embed`` batches and normalises.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar, Sequence
+
+import numpy as np
+
+
+class Embedder(ABC):
+    backend: ClassVar[str] = ""
+    dim: int = 0
+
+    def __init__(self, model: str, batch_size: int = 64):
+        self.model, self.batch_size = model, batch_size
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not len(texts):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = np.asarray(self._embed(list(texts)), dtype=np.float32)
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        return vecs / np.maximum(norms, 1e-12)
+
+    @abstractmethod
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        """Raw vectors, shape (len(texts), dim)."""
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,1 @@
+"""Reading sources into record batches and writing shards atomically."""

@@ -1,0 +1,89 @@
+"""A pipeline is a reader, a list of steps and an output: built from YAML or from Python.
+
+    from curate import Pipeline, steps
+    p = Pipeline(input={"path": "pairs.jsonl"}, steps=[steps.DropIdentical(), my_function],
+                 output={"dir": "runs/x"})
+    p.run()
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import polars as pl
+
+from curate.config import InputConfig, OutputConfig, PipelineConfig, load_pipeline
+from curate.io.reader import Reader
+from curate.registry import STEPS
+from curate.step import Step, as_step
+
+
+class Pipeline:
+    def __init__(self, input: InputConfig | dict, steps: Sequence[Step | Callable[[pl.DataFrame], pl.DataFrame]],
+                 output: OutputConfig | dict, name: str = "pipeline", batch_size: int = 1000, seed: int = 0,
+                 cache_dir: str | None = None, engine: str = "local", config: PipelineConfig | None = None):
+        self.input = input if isinstance(input, InputConfig) else InputConfig(**input)
+        self.output = output if isinstance(output, OutputConfig) else OutputConfig(**output)
+        self.steps: list[Step] = [as_step(s) for s in steps]
+        self.name, self.batch_size, self.seed = name, batch_size, seed
+        self.cache_dir, self.engine = cache_dir, engine
+        self.config = config
+        _unique_labels(self.steps)
+
+    @classmethod
+    def from_config(cls, cfg: PipelineConfig) -> "Pipeline":
+        built = [STEPS.get(s.step)(s.options) for s in cfg.steps]
+        return cls(cfg.input, built, cfg.output, name=cfg.name, batch_size=cfg.batch_size, seed=cfg.seed,
+                   cache_dir=cfg.cache_dir, engine=cfg.engine, config=cfg)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "Pipeline":
+        return cls.from_config(load_pipeline(path))
+
+    def digest(self) -> str:
+        if self.config is not None:
+            return self.config.digest()
+        # Python pipelines: the step classes, labels and options identify the run
+        import hashlib
+        import json
+
+        desc = [self.input.model_dump(mode="json"), self.output.model_dump(mode="json"), self.batch_size,
+                [(type(s).__name__, s.label, s.options.model_dump(mode="json")) for s in self.steps]]
+        return hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def reader(self) -> Reader:
+        i = self.input
+        return Reader(i.path, type=i.type, format=i.format, columns=i.columns, format_options=i.format_options,
+                      split=i.split, name=i.name, limit=i.limit, source_label=i.source,
+                      batch_size=self.batch_size)
+
+    def stages(self) -> list[list[Step]]:
+        """Split the step list before every full-pass step: each stage streams on its own."""
+        stages: list[list[Step]] = [[]]
+        for s in self.steps:
+            if s.needs_full_pass and stages[-1]:
+                stages.append([])
+            stages[-1].append(s)
+        return stages
+
+    def run(self, run_dir: str | Path | None = None, resume: bool = False, overwrite: bool = False,
+            progress: bool = False, engine: str | None = None) -> dict[str, Any]:
+        engine = engine or self.engine
+        if engine == "ray":
+            from curate.runner.ray_engine import RayRunner
+
+            return RayRunner(self, run_dir, overwrite=overwrite).run()
+        from curate.runner.local import LocalRunner
+
+        return LocalRunner(self, run_dir, resume=resume, overwrite=overwrite, progress=progress).run()
+
+
+def _unique_labels(steps: list[Step]) -> None:
+    seen: Counter = Counter()
+    for s in steps:
+        seen[s.label] += 1
+        if seen[s.label] > 1:
+            s.label = f"{s.label}#{seen[s.label]}"
+            s.stats.name = s.label

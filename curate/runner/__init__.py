@@ -1,0 +1,1 @@
+"""Engines that execute a Pipeline: ``local`` (default, a loop) and ``ray`` (Ray Data)."""

@@ -1,0 +1,238 @@
+"""The one record schema every step reads and writes.
+
+A **preference pair** (one row of a batch):
+
+    id          str     stable content hash of (prompt, chosen, rejected) as first ingested; a flip keeps it
+    prompt      list[{role, content}]   the conversation up to the responses (multi-turn)
+    chosen      str     the preferred final assistant response
+    rejected    str     the other response
+    source      str     where the pair came from (file name, dataset id, "synth:<model>")
+    metadata    str     JSON object: anything the source carried (ratings, attributes, split, ...)
+    provenance  str     JSON list of events: {"step": ..., ...} appended by steps that change the pair
+    votes       list[{voter, kind, p_chosen, margin, raw}]  one entry per labeler vote
+
+A **candidate record** (input to and output of synthesis) has id, prompt, source, metadata,
+provenance and ``responses: list[{text, model, provenance, score}]`` instead of chosen/rejected/votes.
+
+Later stages add their own columns (``p_chosen``, ``agreement``, ``decision``, ``cluster_id``...);
+extra columns are always allowed, the core ones above are required with these types.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Iterable, Sequence
+
+import polars as pl
+
+from curate.errors import RecordError, SchemaError
+
+ROLES = ("system", "user", "assistant", "tool")
+
+MESSAGE = pl.Struct({"role": pl.Utf8, "content": pl.Utf8})
+MESSAGES = pl.List(MESSAGE)
+VOTE = pl.Struct(
+    {"voter": pl.Utf8, "kind": pl.Utf8, "p_chosen": pl.Float64, "margin": pl.Float64, "raw": pl.Utf8}
+)
+RESPONSE = pl.Struct(
+    {"text": pl.Utf8, "model": pl.Utf8, "provenance": pl.Utf8, "score": pl.Float64}
+)
+
+PAIR_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.Utf8,
+    "prompt": MESSAGES,
+    "chosen": pl.Utf8,
+    "rejected": pl.Utf8,
+    "source": pl.Utf8,
+    "metadata": pl.Utf8,
+    "provenance": pl.Utf8,
+    "votes": pl.List(VOTE),
+}
+CANDIDATE_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.Utf8,
+    "prompt": MESSAGES,
+    "responses": pl.List(RESPONSE),
+    "source": pl.Utf8,
+    "metadata": pl.Utf8,
+    "provenance": pl.Utf8,
+}
+SCHEMAS = {"pair": PAIR_SCHEMA, "candidate": CANDIDATE_SCHEMA}
+
+
+# ---------------------------------------------------------------- ids
+
+
+def _digest(obj: Any) -> str:
+    blob = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def pair_id(prompt: Sequence[dict], chosen: str, rejected: str) -> str:
+    """Stable id: the same content always hashes to the same id, across runs and machines."""
+    return _digest([[(m["role"], m["content"]) for m in prompt], chosen, rejected])
+
+
+def prompt_id(prompt: Sequence[dict]) -> str:
+    return _digest([(m["role"], m["content"]) for m in prompt])
+
+
+# ---------------------------------------------------------------- record builders
+
+
+def check_messages(messages: Any, field: str = "prompt") -> list[dict]:
+    """Validate chat messages; raise RecordError naming the broken field."""
+    if isinstance(messages, str):
+        messages = [{"role": "user", "content": messages}]
+    if not isinstance(messages, (list, tuple)) or not messages:
+        raise RecordError(f"{field}_invalid", f"{field} must be a non-empty list of messages")
+    out = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            raise RecordError(f"{field}_invalid", f"{field}[{i}] is {type(m).__name__}, not a message")
+        role, content = m.get("role"), m.get("content")
+        if role not in ROLES:
+            raise RecordError(f"{field}_invalid", f"{field}[{i}].role is {role!r}; expected one of {ROLES}")
+        if not isinstance(content, str):
+            raise RecordError(f"{field}_invalid", f"{field}[{i}].content is not a string")
+        out.append({"role": role, "content": content})
+    if not any(m["content"].strip() for m in out):
+        raise RecordError(f"{field}_empty", f"{field} has no text")
+    return out
+
+
+def _text(value: Any, field: str) -> str:
+    if isinstance(value, list) and value and isinstance(value[-1], dict):
+        # conversational layouts carry a response as a one-message list
+        value = value[-1].get("content")
+    if not isinstance(value, str):
+        raise RecordError("wrong_type", f"{field} is {type(value).__name__}, expected a string")
+    return value
+
+
+def make_pair(
+    prompt: Any,
+    chosen: Any,
+    rejected: Any,
+    source: str = "",
+    metadata: dict | None = None,
+    provenance: list | None = None,
+    votes: list | None = None,
+) -> dict:
+    """Build one validated pair dict. Raises RecordError(reason) for a bad record."""
+    messages = check_messages(prompt)
+    c, r = _text(chosen, "chosen"), _text(rejected, "rejected")
+    if not c.strip():
+        raise RecordError("empty_response", "chosen is empty")
+    if not r.strip():
+        raise RecordError("empty_response", "rejected is empty")
+    if c.strip() == r.strip():
+        raise RecordError("identical_responses", "chosen and rejected are the same text")
+    return {
+        "id": pair_id(messages, c, r),
+        "prompt": messages,
+        "chosen": c,
+        "rejected": r,
+        "source": source,
+        "metadata": json.dumps(metadata or {}, ensure_ascii=False, default=str),
+        "provenance": json.dumps(provenance or [], ensure_ascii=False),
+        "votes": votes or [],
+    }
+
+
+def make_candidate(prompt: Any, responses: Iterable[dict] = (), source: str = "",
+                   metadata: dict | None = None) -> dict:
+    messages = check_messages(prompt)
+    resp = [
+        {"text": _text(r.get("text"), "responses.text"), "model": r.get("model", "") or "",
+         "provenance": json.dumps(r.get("provenance") or {}, ensure_ascii=False),
+         "score": None if r.get("score") is None else float(r["score"])}
+        for r in responses
+    ]
+    return {"id": prompt_id(messages), "prompt": messages, "responses": resp, "source": source,
+            "metadata": json.dumps(metadata or {}, ensure_ascii=False, default=str),
+            "provenance": "[]"}
+
+
+# ---------------------------------------------------------------- frames
+
+
+def frame(records: list[dict], kind: str = "pair") -> pl.DataFrame:
+    """Records (dicts from make_pair / make_candidate) to a DataFrame with the exact schema."""
+    schema = SCHEMAS[kind]
+    if not records:
+        return pl.DataFrame(schema=schema)
+    return pl.DataFrame(records, schema=schema)
+
+
+def empty(kind: str = "pair") -> pl.DataFrame:
+    return pl.DataFrame(schema=SCHEMAS[kind])
+
+
+def kind_of(df: pl.DataFrame) -> str:
+    return "candidate" if "responses" in df.columns and "chosen" not in df.columns else "pair"
+
+
+def validate_frame(df: pl.DataFrame, kind: str | None = None, where: str = "batch") -> None:
+    """Check that the core columns exist with the schema's types; SchemaError names the column."""
+    kind = kind or kind_of(df)
+    for col, dtype in SCHEMAS[kind].items():
+        if col not in df.columns:
+            raise SchemaError(f"{where}: missing column '{col}' of the {kind} schema (curate/schema.py)")
+        if df.schema[col] != dtype:
+            raise SchemaError(f"{where}: column '{col}' has type {df.schema[col]}, expected {dtype}")
+
+
+def conform(df: pl.DataFrame, kind: str | None = None) -> pl.DataFrame:
+    """Cast core columns to the schema types (e.g. after a round trip through JSON)."""
+    kind = kind or kind_of(df)
+    return df.with_columns(
+        [pl.col(c).cast(t) for c, t in SCHEMAS[kind].items() if c in df.columns]
+    )
+
+
+# ---------------------------------------------------------------- helpers used by many steps
+
+
+def render_prompt(messages: Sequence[dict]) -> str:
+    """A plain-text view of a conversation, for embedding and for judges' prompts."""
+    return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in messages)
+
+
+def prompt_text_expr(col: str = "prompt") -> pl.Expr:
+    """Vectorised render_prompt: 'Role: content' turns joined by blank lines."""
+    return pl.col(col).list.eval(
+        pl.element().struct.field("role").str.to_titlecase() + pl.lit(": ")
+        + pl.element().struct.field("content")
+    ).list.join("\n\n")
+
+
+def add_votes(df: pl.DataFrame, voter: str, kind: str, p_chosen: Sequence[float | None],
+              margin: Sequence[float | None] | None = None,
+              raw: Sequence[str | None] | None = None) -> pl.DataFrame:
+    """Append one vote per row from `voter` to the `votes` list column (created if absent)."""
+    n = df.height
+    vote = pl.struct(
+        pl.lit(voter, dtype=pl.Utf8).alias("voter"),
+        pl.lit(kind, dtype=pl.Utf8).alias("kind"),
+        pl.Series(list(p_chosen), dtype=pl.Float64).alias("p_chosen"),
+        pl.Series(list(margin) if margin is not None else [None] * n, dtype=pl.Float64).alias("margin"),
+        pl.Series(list(raw) if raw is not None else [None] * n, dtype=pl.Utf8).alias("raw"),
+    )
+    if "votes" not in df.columns:
+        df = df.with_columns(pl.lit([], dtype=pl.List(VOTE)).alias("votes"))
+    # concat_list treats the non-list struct column as a one-element list per row
+    return df.with_columns(pl.concat_list([pl.col("votes"), vote]).alias("votes"))
+
+
+def append_provenance(df: pl.DataFrame, event: dict, mask: pl.Series | None = None) -> pl.DataFrame:
+    """Append a provenance event (JSON) to every row, or to the rows where `mask` is true."""
+    tail = "," + json.dumps(event, ensure_ascii=False) + "]"
+    updated = (
+        pl.when(pl.col("provenance") == "[]")
+        .then(pl.lit("[" + tail[1:]))
+        .otherwise(pl.col("provenance").str.slice(0, pl.col("provenance").str.len_chars() - 1) + pl.lit(tail))
+    )
+    if mask is not None:
+        updated = pl.when(pl.lit(mask)).then(updated).otherwise(pl.col("provenance"))
+    return df.with_columns(updated.alias("provenance"))

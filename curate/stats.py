@@ -1,0 +1,47 @@
+"""Counters every step keeps: records in/out, drops by reason, named counts, time.
+
+Counts are plain integers so that stats saved at a checkpoint and restored on resume add up
+exactly; derived figures (rates, agreement) are computed from them by ``Step.summary``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class StepStats:
+    name: str
+    records_in: int = 0
+    records_out: int = 0
+    seconds: float = 0.0
+    dropped: Counter = field(default_factory=Counter)
+    counts: Counter = field(default_factory=Counter)
+    # free-form figures a step reports (e.g. a histogram); replaced, not summed, on update
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def count(self, key: str, n: int = 1) -> None:
+        if n:
+            self.counts[key] += int(n)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "records_in": self.records_in,
+            "records_out": self.records_out,
+            "dropped": dict(self.dropped),
+            "dropped_total": sum(self.dropped.values()),
+            "counts": dict(self.counts),
+            "figures": self.figures,
+            "seconds": round(self.seconds, 4),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StepStats":
+        return cls(
+            name=d["name"], records_in=d.get("records_in", 0), records_out=d.get("records_out", 0),
+            seconds=d.get("seconds", 0.0), dropped=Counter(d.get("dropped", {})),
+            counts=Counter(d.get("counts", {})), figures=dict(d.get("figures", {})),
+        )

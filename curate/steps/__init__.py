@@ -1,0 +1,1 @@
+"""General-purpose steps that belong to no single stage."""
