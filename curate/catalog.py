@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 
 MODULES = [
+    "curate.io.formats.native",
     "curate.io.formats.hh",
     "curate.io.formats.trl",
     "curate.io.formats.ultrafeedback",

@@ -185,6 +185,9 @@ class HFSource(Source):
             return ds
         try:
             # a local folder/file or a Hub id; streaming keeps memory flat on large Hub datasets
+            if p.is_file():
+                builder = {"jsonl": "json", "parquet": "parquet", "csv": "csv"}[detect_type(str(p))]
+                return datasets.load_dataset(builder, data_files=str(p), split=self.split, streaming=self.streaming)
             return datasets.load_dataset(self.path, self.name, split=self.split, streaming=self.streaming)
         except Exception as e:  # datasets raises many types; all mean "cannot open"
             raise InputError(
@@ -230,6 +233,8 @@ def detect_type(path: str) -> str:
 
 def open_source(path: str | list[str], type: str = "auto", split: str = "train",
                 name: str | None = None) -> Source:
+    if type == "hf":
+        return HFSource(path if isinstance(path, str) else path[0], split=split, name=name)
     paths = expand(path)
     if not paths:
         raise InputError(f"no input files match {path!r}")

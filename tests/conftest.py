@@ -1,0 +1,26 @@
+"""Shared test setup: offline, a private cache dir, and the shared HH sample's path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+HH = ROOT.parent / "shared" / "data" / "hh-rlhf-harmless-base-test.jsonl.gz"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache_dir(tmp_path_factory):
+    os.environ["CURATE_CACHE_DIR"] = str(tmp_path_factory.mktemp("curate-cache"))
+
+
+@pytest.fixture(scope="session")
+def hh_path() -> Path:
+    if not HH.exists():
+        pytest.skip(f"shared data not found at {HH}")
+    return HH
