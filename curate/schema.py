@@ -63,18 +63,41 @@ SCHEMAS = {"pair": PAIR_SCHEMA, "candidate": CANDIDATE_SCHEMA}
 # ---------------------------------------------------------------- ids
 
 
-def _digest(obj: Any) -> str:
-    blob = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+# Ids hash a canonical byte string: messages as role\x1fcontent joined by \x1e, then \x1d chosen
+# \x1d rejected. Separators are ASCII control characters that chat text does not contain, and the
+# same string can be built with polars expressions (see `canonical_expr`) for vectorised ingest.
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _canon_prompt(prompt: Sequence[dict]) -> str:
+    return "\x1e".join(f"{m['role']}\x1f{m['content']}" for m in prompt)
 
 
 def pair_id(prompt: Sequence[dict], chosen: str, rejected: str) -> str:
     """Stable id: the same content always hashes to the same id, across runs and machines."""
-    return _digest([[(m["role"], m["content"]) for m in prompt], chosen, rejected])
+    return _hash(f"{_canon_prompt(prompt)}\x1d{chosen}\x1d{rejected}")
 
 
 def prompt_id(prompt: Sequence[dict]) -> str:
-    return _digest([(m["role"], m["content"]) for m in prompt])
+    return _hash(_canon_prompt(prompt))
+
+
+def canonical_expr(prompt: str = "prompt", chosen: str | None = "chosen", rejected: str | None = "rejected") -> pl.Expr:
+    """The string `pair_id` (or, without chosen/rejected, `prompt_id`) hashes, as a polars expression."""
+    e = pl.col(prompt).list.eval(
+        pl.element().struct.field("role") + pl.lit("\x1f") + pl.element().struct.field("content")
+    ).list.join("\x1e")
+    if chosen is not None:
+        e = e + pl.lit("\x1d") + pl.col(chosen) + pl.lit("\x1d") + pl.col(rejected)
+    return e
+
+
+def hash_strings(texts: Iterable[str]) -> list[str]:
+    """`pair_id`/`prompt_id` over canonical strings from `canonical_expr`."""
+    return [_hash(t) for t in texts]
 
 
 # ---------------------------------------------------------------- record builders
@@ -110,6 +133,11 @@ def _text(value: Any, field: str) -> str:
     return value
 
 
+def _json(obj: Any) -> str:
+    # compact separators: the same text polars' struct.json_encode writes on the fast ingest path
+    return json.dumps(obj, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
 def make_pair(
     prompt: Any,
     chosen: Any,
@@ -134,8 +162,8 @@ def make_pair(
         "chosen": c,
         "rejected": r,
         "source": source,
-        "metadata": json.dumps(metadata or {}, ensure_ascii=False, default=str),
-        "provenance": json.dumps(provenance or [], ensure_ascii=False),
+        "metadata": _json(metadata or {}),
+        "provenance": _json(provenance or []),
         "votes": votes or [],
     }
 
@@ -150,8 +178,7 @@ def make_candidate(prompt: Any, responses: Iterable[dict] = (), source: str = ""
         for r in responses
     ]
     return {"id": prompt_id(messages), "prompt": messages, "responses": resp, "source": source,
-            "metadata": json.dumps(metadata or {}, ensure_ascii=False, default=str),
-            "provenance": "[]"}
+            "metadata": _json(metadata or {}), "provenance": "[]"}
 
 
 # ---------------------------------------------------------------- frames

@@ -1,26 +1,31 @@
 """Source rows → validated record batches, with every bad row quarantined.
 
-``Reader.batches()`` yields ``ReadBatch(index, frame, quarantined)``: ``frame`` holds the good
-records of the next ``batch_size`` rows in the record schema; ``quarantined`` lists the bad rows as
-``{"file", "line", "reason", "detail", "raw"}`` so nothing is lost. Counts by reason go to
-``reader.stats`` (a StepStats named ``read``).
+``Reader.batches()`` yields ``ReadBatch(index, frame, quarantined, rows)``: ``frame`` holds the good
+records of the next ``batch_size`` source rows in the record schema; ``quarantined`` lists the bad
+rows as ``{"file", "line", "reason", "detail", "raw"}`` so nothing is lost.
+
+JSONL with a format that has a vectorised ``convert_frame`` (HH) takes a fast path: the chunk is
+parsed by polars and converted with expressions. A chunk polars cannot parse (a malformed line)
+falls back to the row-by-row path, which finds and quarantines the bad lines; both paths give the
+same records and the same batch boundaries.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Iterator
 
 import polars as pl
 
 from curate.errors import ConfigError, RecordError
 from curate.io.formats.base import Format, detect_format
-from curate.io.sources import Row, Source, open_source
+from curate.io.sources import JsonlSource, Row, Source, open_source
 from curate.registry import FORMATS
 from curate.schema import frame
-from curate.stats import StepStats
 
 
 @dataclass
@@ -28,7 +33,7 @@ class ReadBatch:
     index: int
     frame: pl.DataFrame
     quarantined: list[dict] = field(default_factory=list)
-    rows: int = 0  # source rows this batch consumed (merged candidate rows count once each)
+    rows: int = 0  # source rows this batch consumed
 
 
 class Reader:
@@ -44,13 +49,11 @@ class Reader:
         self.limit = limit
         self.label = source_label
         self.batch_size = batch_size
-        self.stats = StepStats("read")
         self._adapter: Format | None = None
-        self.kind: str | None = None
-        if format != "auto":
-            self.kind = FORMATS.get(format).kind
+        self._pending: dict | None = None  # adjacent-merge buffer for candidate formats (HelpSteer2)
+        self.kind: str | None = FORMATS.get(format).kind if format != "auto" else None
 
-    # the adapter is built on the first parseable row when the format is auto-detected
+    # ------------------------------------------------------------ adapter
     def _adapter_for(self, row: Row) -> Format:
         if self._adapter is None:
             cls = FORMATS.get(self.format_name) if self.format_name != "auto" else detect_format(row.value)
@@ -62,56 +65,130 @@ class Reader:
             self.kind = cls.kind
         return self._adapter
 
-    def _quarantine(self, row: Row, err: RecordError) -> dict:
-        self.stats.dropped[err.reason] += 1
+    @staticmethod
+    def _quarantine(row: Row, err: RecordError) -> dict:
         raw = row.raw if row.raw is not None else json.dumps(row.value, ensure_ascii=False, default=str)
         return {"file": row.file, "line": row.line, "reason": err.reason, "detail": err.detail, "raw": raw}
 
-    def rows(self) -> Iterator[Row]:
-        for n, row in enumerate(self.source):
-            if self.limit is not None and n >= self.limit:
-                return
-            yield row
+    # ------------------------------------------------------------ chunks of raw rows
+    def _chunks(self) -> Iterator[list]:
+        """Lists of `batch_size` source rows (JSONL: physical lines, as (file, first line, lines) segments)."""
+        if isinstance(self.source, JsonlSource):
+            yield from self._line_chunks(self.source)
+            return
+        items = iter(self.source)
+        if self.limit is not None:
+            items = islice(items, self.limit)
+        while chunk := list(islice(items, self.batch_size)):
+            yield chunk
+
+    def _line_chunks(self, source: JsonlSource) -> Iterator[list]:
+        chunk: list = []
+        size, budget = 0, self.limit
+        for block in source.blocks():
+            if isinstance(block, Row):
+                chunk.append(block)
+                continue
+            path, first, lines = block
+            pos = 0
+            while pos < len(lines) and budget != 0:
+                take = min(self.batch_size - size, len(lines) - pos, budget if budget is not None else len(lines))
+                chunk.append((path, first + pos, lines[pos:pos + take]))
+                pos, size = pos + take, size + take
+                budget = None if budget is None else budget - take
+                if size == self.batch_size:
+                    yield chunk
+                    chunk, size = [], 0
+            if budget == 0:
+                break
+        if chunk:
+            yield chunk
 
     def batches(self) -> Iterator[ReadBatch]:
+        chunks = self._chunks()
+        current = next(chunks, None)
+        index = 0
+        while current is not None:
+            nxt = next(chunks, None)  # one chunk of lookahead: the last batch flushes the merge buffer
+            records, bad, rows = self._convert(current, last=nxt is None)
+            yield ReadBatch(index, records, bad, rows)
+            index, current = index + 1, nxt
+        if index == 0:
+            yield ReadBatch(0, frame([], self.kind or "pair"), [], 0)
+
+    # ------------------------------------------------------------ conversion
+    def _convert(self, chunk: list, last: bool) -> tuple[pl.DataFrame, list[dict], int]:
+        if any(isinstance(seg, tuple) for seg in chunk):  # JSONL line segments
+            fast = self._convert_fast(chunk)
+            if fast is not None:
+                return fast
+            chunk = list(self._parse_segments(chunk))
+        records, bad = self._convert_rows(chunk, last)
+        return records, bad, len(chunk)
+
+    @staticmethod
+    def _parse_segments(chunk: list) -> Iterator[Row]:
+        for seg in chunk:
+            if isinstance(seg, Row):
+                yield seg
+                continue
+            path, first, lines = seg
+            for offset, line in enumerate(lines):
+                if line.strip():
+                    yield JsonlSource._parse(path, first + offset, line)
+
+    def _convert_fast(self, chunk: list) -> tuple[pl.DataFrame, list[dict], int] | None:
+        if any(isinstance(seg, Row) for seg in chunk):
+            return None
+        lines = [line for _, _, seg_lines in chunk for line in seg_lines]
+        if b"" in lines:
+            return None  # blank lines: let the row path keep exact line numbers
+        if self._adapter is None:
+            first = next((r for r in self._parse_segments(chunk) if r.error is None), None)
+            if first is None:
+                return None
+            self._adapter_for(first)
+        if not hasattr(self._adapter, "convert_frame"):
+            return None
+        try:
+            df = pl.read_ndjson(io.BytesIO(b"\n".join(lines)), infer_schema_length=None)
+            if df.height != len(lines):
+                return None
+            good, bad = self._adapter.convert_frame(df)
+        except Exception:  # any parse/shape problem: the row path finds and quarantines the culprit
+            return None
+        where = [(path, first + k) for path, first, seg_lines in chunk for k in range(len(seg_lines))]
+        quarantined = [{"file": where[row][0], "line": where[row][1], "reason": reason, "detail": detail,
+                        "raw": lines[row].decode("utf-8").rstrip("\r")} for row, reason, detail in bad.iter_rows()]
+        return good, quarantined, len(lines)
+
+    def _convert_rows(self, rows: list[Row], last: bool) -> tuple[pl.DataFrame, list[dict]]:
         records: list[dict] = []
         bad: list[dict] = []
-        pending: dict | None = None  # adjacent-merge buffer for candidate formats (HelpSteer2)
-        index = 0
-        n_rows = 0
-        for row in self.rows():
-            n_rows += 1
-            self.stats.records_in += 1
+        for row in rows:
             if row.error is not None:
                 bad.append(self._quarantine(row, row.error))
-            else:
-                try:
-                    adapter = self._adapter_for(row)
-                    out = adapter.convert(row.value)
-                except RecordError as err:
-                    bad.append(self._quarantine(row, err))
-                    out = []
+                continue
+            try:
+                adapter = self._adapter_for(row)
+                out = adapter.convert(row.value)
+            except RecordError as err:
+                bad.append(self._quarantine(row, err))
+                continue
+            if getattr(adapter, "merge_adjacent", False):
                 for rec in out:
-                    if getattr(adapter, "merge_adjacent", False):
-                        if pending is not None and pending["id"] == rec["id"]:
-                            pending["responses"].extend(rec["responses"])
-                            continue
-                        if pending is not None:
-                            records.append(pending)
-                        pending = rec
-                    else:
-                        records.append(rec)
-            if n_rows >= self.batch_size:
-                yield self._emit(index, records, bad, n_rows)
-                index, records, bad, n_rows = index + 1, [], [], 0
-        if pending is not None:
-            records.append(pending)
-        if records or bad or n_rows or index == 0:
-            yield self._emit(index, records, bad, n_rows)
-
-    def _emit(self, index: int, records: list[dict], bad: list[dict], rows: int) -> ReadBatch:
-        self.stats.records_out += len(records)
-        return ReadBatch(index, frame(records, self.kind or "pair"), bad, rows)
+                    if self._pending is not None and self._pending["id"] == rec["id"]:
+                        self._pending["responses"].extend(rec["responses"])
+                        continue
+                    if self._pending is not None:
+                        records.append(self._pending)
+                    self._pending = rec
+            else:
+                records.extend(out)
+        if last and self._pending is not None:
+            records.append(self._pending)
+            self._pending = None
+        return frame(records, self.kind or "pair"), bad
 
     def progress(self) -> tuple[int, int | None, str]:
         return self.source.done, self.source.total, self.source.unit

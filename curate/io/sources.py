@@ -63,22 +63,61 @@ class JsonlSource(Source):
         super().__init__(paths)
         self.total = sum(os.path.getsize(p) for p in paths)
 
+    BLOCK = 8 << 20  # bytes read at a time; lines are split in C, not in a Python loop
+
     def __iter__(self) -> Iterator[Row]:
+        for block in self.blocks():
+            if isinstance(block, Row):
+                yield block
+                continue
+            path, first, lines = block
+            for offset, line in enumerate(lines):
+                if line.strip():
+                    yield self._parse(path, first + offset, line)
+
+    def blocks(self) -> Iterator[tuple[str, int, list[bytes]] | Row]:
+        """Raw lines in blocks: (file, number of the first line, lines without their newline).
+
+        Blank lines are included (so line numbers stay exact); a corrupt or truncated file ends
+        with an error Row after everything that could be read.
+        """
         base = 0
         for path in self.paths:
             with open(path, "rb") as fh:
                 stream = gzip.GzipFile(fileobj=fh) if path.endswith(".gz") else fh
+                carry, lineno, error = b"", 1, None
                 try:
-                    for lineno, line in enumerate(stream, 1):
-                        if lineno % 256 == 0:
-                            self.done = base + fh.tell()
-                        if not line.strip():
-                            continue
-                        yield self._parse(path, lineno, line)
-                except (OSError, EOFError) as e:  # truncated or corrupt gzip: keep what was read
-                    yield Row(path, -1, raw="", error=RecordError("corrupt_file", f"{e}"))
+                    while data := stream.read(self.BLOCK):
+                        lines = (carry + data).split(b"\n")
+                        carry = lines.pop()
+                        if lines:
+                            yield path, lineno, lines
+                            lineno += len(lines)
+                        self.done = base + fh.tell()
+                except (OSError, EOFError) as e:  # truncated or corrupt gzip: keep what can be read
+                    error = RecordError("corrupt_file", str(e))
+                    carry = b""
+                    yield from self._salvage(path, lineno)
+                if carry:
+                    yield path, lineno, [carry]
+                if error is not None:
+                    yield Row(path, -1, raw="", error=error)
             base += os.path.getsize(path)
             self.done = base
+
+    @staticmethod
+    def _salvage(path: str, from_line: int) -> Iterator[tuple[str, int, list[bytes]]]:
+        """Line by line from `from_line` until the corruption: a block read loses its whole block."""
+        lines: list[bytes] = []
+        with gzip.open(path, "rb") as stream:
+            try:
+                for lineno, line in enumerate(stream, 1):
+                    if lineno >= from_line and line.endswith(b"\n"):
+                        lines.append(line[:-1])
+            except (OSError, EOFError):
+                pass
+        if lines:
+            yield path, from_line, lines
 
     @staticmethod
     def _parse(path: str, lineno: int, line: bytes) -> Row:

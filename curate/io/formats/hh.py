@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 
+import polars as pl
+
 from curate.errors import RecordError
 from curate.io.formats.base import Format, need
 from curate.registry import FORMATS
-from curate.schema import make_pair
+from curate.schema import MESSAGES, PAIR_SCHEMA, VOTE, canonical_expr, hash_strings, make_pair
 
 _TURN = re.compile(r"\n\n(Human|Assistant):")
 _ROLE = {"Human": "user", "Assistant": "assistant"}
@@ -50,3 +52,72 @@ class HHFormat(Format):
             raise RecordError("prompt_mismatch", "chosen and rejected transcripts differ before the last turn")
         meta = {k: v for k, v in row.items() if k not in ("chosen", "rejected")}
         return [make_pair(c[:-1], c[-1]["content"], r[-1]["content"], self.source, meta)]
+
+    def convert_frame(self, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        return convert_frame(self, df)
+
+
+# ---------------------------------------------------------------- vectorised path (same results)
+
+_A = "\n\nAssistant:"
+
+
+def _turns(col: str) -> pl.Expr:
+    # mark turn boundaries with control characters, split, and drop the text before the first turn
+    pieces = (pl.col(col).str.replace_all("\n\nHuman:", "\x1euser\x1f", literal=True)
+              .str.replace_all(_A, "\x1eassistant\x1f", literal=True)
+              .str.split("\x1e").list.slice(1))
+    return pieces.list.eval(pl.struct(
+        pl.element().str.splitn("\x1f", 2).struct.field("field_0").alias("role"),
+        pl.element().str.splitn("\x1f", 2).struct.field("field_1").str.strip_chars().alias("content"),
+    ))
+
+
+def _split_last(col: str) -> tuple[pl.Expr, pl.Expr]:
+    parts = pl.col(col).str.split(_A)
+    return parts.list.head(parts.list.len() - 1).list.join(_A), parts.list.last()
+
+
+def convert_frame(fmt: "HHFormat", df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """HH rows → (pairs in the record schema, bad rows with `row`, `reason`, `detail`).
+
+    The common case (both transcripts share the text before their last Assistant turn, which is
+    non-empty and differs) is converted with polars expressions; every other row goes through
+    `HHFormat.convert`, so results and reasons are exactly the row-by-row ones.
+    """
+    if df.schema.get("chosen") != pl.Utf8 or df.schema.get("rejected") != pl.Utf8:
+        raise TypeError("not string transcripts")
+    extra = [c for c in df.columns if c not in ("chosen", "rejected")]
+    cpre, cresp = _split_last("chosen")
+    rpre, rresp = _split_last("rejected")
+    t = df.with_row_index("row").with_columns(
+        cpre.alias("_cpre"), rpre.alias("_rpre"),
+        cresp.str.strip_chars().alias("chosen"), rresp.str.strip_chars().alias("rejected"),
+        (cresp.str.contains("\n\nHuman:", literal=True) | rresp.str.contains("\n\nHuman:", literal=True)).alias("_human_last"),
+    )
+    t = t.with_columns(_turns("_cpre").alias("prompt"))
+    clean = (
+        (pl.col("_cpre") == pl.col("_rpre")) & (pl.col("prompt").list.len() > 0) & ~pl.col("_human_last")
+        & (pl.col("chosen") != "") & (pl.col("rejected") != "") & (pl.col("chosen") != pl.col("rejected"))
+        & (pl.col("prompt").list.eval(pl.element().struct.field("content")).list.join("") != "")
+    )
+    t = t.with_columns(clean.fill_null(False).alias("_clean"))
+    meta = pl.struct(extra).struct.json_encode() if extra else pl.lit("{}")
+    good = t.filter("_clean").select(
+        "row", pl.col("prompt").cast(MESSAGES), "chosen", "rejected",
+        pl.lit(fmt.source).alias("source"), meta.alias("metadata"), pl.lit("[]").alias("provenance"),
+        pl.lit([], dtype=pl.List(VOTE)).alias("votes"), canonical_expr().alias("_canon"),
+    )
+    good = good.with_columns(pl.Series("id", hash_strings(good.get_column("_canon")), dtype=pl.Utf8))
+    good = good.select("row", *PAIR_SCHEMA)
+    slow_recs, bad = [], []
+    for i in t.filter(~pl.col("_clean")).get_column("row"):
+        try:
+            slow_recs.extend({"row": i, **rec} for rec in fmt.convert(df.row(i, named=True)))
+        except RecordError as e:
+            bad.append((i, e.reason, e.detail))
+    if slow_recs:
+        slow = pl.DataFrame(slow_recs, schema={"row": pl.UInt32, **PAIR_SCHEMA})
+        good = pl.concat([good, slow]).sort("row")
+    bad_df = pl.DataFrame(bad, schema={"row": pl.UInt32, "reason": pl.Utf8, "detail": pl.Utf8}, orient="row")
+    return good.drop("row"), bad_df

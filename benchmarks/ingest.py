@@ -1,0 +1,108 @@
+"""Ingest benchmark: JSONL → validated Parquet, curate vs pandas, throughput and peak memory.
+
+Generates JSONL files of the requested sizes by resampling the shared HH-RLHF sample with
+perturbations (so ids are distinct), then runs, each in a fresh subprocess so peak RSS is its own:
+
+* curate: the reader (HH transcript parsing, validation, ids, quarantine) + Parquet shards,
+  i.e. `curate run` with no steps;
+* pandas: `pandas.read_json(lines=True)` + `DataFrame.to_parquet` (no parsing or validation).
+
+    python benchmarks/ingest.py                     # 1 GB and 10 GB for curate, 1 GB for pandas
+    python benchmarks/ingest.py --sizes-gb 0.2 2 --pandas-max-gb 0.2
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HH = ROOT.parent / "shared" / "data" / "hh-rlhf-harmless-base-test.jsonl.gz"
+DATA = ROOT / ".benchdata"
+
+
+def generate(size_gb: float) -> Path:
+    path = DATA / f"hh-{size_gb:g}gb.jsonl"
+    if path.exists():
+        return path
+    DATA.mkdir(exist_ok=True)
+    rows = [json.loads(x) for x in gzip.open(HH, "rt", encoding="utf-8")]
+    rng = random.Random(0)
+    target = int(size_gb * 1e9)
+    tmp = path.with_suffix(".tmp")
+    written, k = 0, 0
+    with open(tmp, "w", encoding="utf-8") as fh:
+        while written < target:
+            r = rows[k % len(rows)]
+            tag = f" [{k // len(rows)}-{rng.randrange(10**6)}]"
+            line = json.dumps({"chosen": r["chosen"] + tag, "rejected": r["rejected"] + tag}) + "\n"
+            fh.write(line)
+            written += len(line.encode("utf-8"))
+            k += 1
+    os.replace(tmp, path)
+    return path
+
+
+def child(mode: str, path: str, out: str) -> None:
+    start = time.perf_counter()
+    if mode == "curate":
+        from curate import Pipeline
+
+        stats = Pipeline(input={"path": path, "format": "hh"}, steps=[], output={"dir": out},
+                         batch_size=20_000).run(overwrite=True)
+        n = stats["output"]["records"]
+    else:
+        import pandas as pd
+
+        df = pd.read_json(path, lines=True)
+        df.to_parquet(Path(out) / "out.parquet")
+        n = len(df)
+    secs = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB → MiB
+    print(json.dumps({"mode": mode, "records": n, "seconds": secs, "peak_rss_mb": peak}))
+
+
+def measure(mode: str, path: Path) -> dict:
+    out = DATA / f"out-{mode}"
+    out.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([sys.executable, __file__, "--child", mode, str(path), str(out)],
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    if proc.returncode != 0:
+        return {"mode": mode, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res["mb_per_s"] = path.stat().st_size / 1e6 / res["seconds"]
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes-gb", type=float, nargs="+", default=[1.0, 10.0])
+    ap.add_argument("--pandas-max-gb", type=float, default=1.0, help="pandas holds everything in memory")
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        return child(*a.child)
+    print(f"{'size':>8} {'engine':>7} {'records':>10} {'seconds':>8} {'MB/s':>7} {'peak RSS MB':>11}")
+    for size in a.sizes_gb:
+        path = generate(size)
+        for mode in ("curate", "pandas"):
+            if mode == "pandas" and size > a.pandas_max_gb:
+                continue
+            r = measure(mode, path)
+            if "error" in r:
+                print(f"{size:>7g}G {mode:>7} error: {r['error']}")
+                continue
+            print(f"{size:>7g}G {mode:>7} {r['records']:>10,} {r['seconds']:>8.1f} {r['mb_per_s']:>7.1f} "
+                  f"{r['peak_rss_mb']:>11.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
