@@ -85,9 +85,9 @@ def convert_frame(fmt: "HHFormat", df: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
     non-empty and differs) is converted with polars expressions; every other row goes through
     `HHFormat.convert`, so results and reasons are exactly the row-by-row ones.
     """
-    if df.schema.get("chosen") != pl.Utf8 or df.schema.get("rejected") != pl.Utf8:
-        raise TypeError("not string transcripts")
-    extra = [c for c in df.columns if c not in ("chosen", "rejected")]
+    if set(df.columns) != {"chosen", "rejected"} or df.schema["chosen"] != pl.Utf8 or df.schema["rejected"] != pl.Utf8:
+        # extra keys: polars cannot tell an absent key from a null one, which metadata must keep apart
+        raise TypeError("not plain HH rows")
     cpre, cresp = _split_last("chosen")
     rpre, rresp = _split_last("rejected")
     t = df.with_row_index("row").with_columns(
@@ -102,10 +102,9 @@ def convert_frame(fmt: "HHFormat", df: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
         & (pl.col("prompt").list.eval(pl.element().struct.field("content")).list.join("") != "")
     )
     t = t.with_columns(clean.fill_null(False).alias("_clean"))
-    meta = pl.struct(extra).struct.json_encode() if extra else pl.lit("{}")
     good = t.filter("_clean").select(
         "row", pl.col("prompt").cast(MESSAGES), "chosen", "rejected",
-        pl.lit(fmt.source).alias("source"), meta.alias("metadata"), pl.lit("[]").alias("provenance"),
+        pl.lit(fmt.source).alias("source"), pl.lit("{}").alias("metadata"), pl.lit("[]").alias("provenance"),
         pl.lit([], dtype=pl.List(VOTE)).alias("votes"), canonical_expr().alias("_canon"),
     )
     good = good.with_columns(pl.Series("id", hash_strings(good.get_column("_canon")), dtype=pl.Utf8))
