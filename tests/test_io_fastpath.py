@@ -40,4 +40,4 @@ def test_fast_path_with_edge_rows_and_blank_lines(tmp_path, hh_path):
     for a, b in zip(fast, slow):
         assert a.frame.equals(b.frame) and _key(a) == _key(b)
     reasons = {q["line"]: q["reason"] for b in fast for q in b.quarantined}
-    assert reasons == {4: "identical_responses", 8: "no_final_response", 10: "empty_response", 32: "invalid_json"}
+    assert reasons == {4: "identical_responses", 8: "no_final_response", 10: "empty_response", 31: "invalid_json"}
