@@ -1,0 +1,58 @@
+"""Helpers shared by the annotation tests: a seeded store, form login, a real server subprocess."""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from pathlib import Path
+
+from annotation_ui.loadclient import free_port, start_server  # noqa: F401  (re-exported for tests)
+from curate.annotate.sqlite_store import SQLiteStore
+from curate.schema import frame, make_pair
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "correct-horse-battery"
+
+
+def pairs(n: int, multi_turn: bool = True):
+    """n pairs whose chosen is clearly better; multi-turn prompts so the UI shows several turns."""
+    out = []
+    for i in range(n):
+        prompt = [{"role": "user", "content": f"How do I boil an egg, version {i}?"}]
+        if multi_turn:
+            prompt += [{"role": "assistant", "content": "Soft or hard boiled?"},
+                       {"role": "user", "content": "Hard boiled, please."}]
+        out.append(make_pair(prompt, f"Boil it for 10 minutes (answer {i}).", f"I don't know ({i}).", "test"))
+    return frame(out)
+
+
+def seeded_store(db: Path, n_items: int = 6, annotators=("ann1", "ann2"), overlap: int = 2,
+                 task: str = "t1") -> SQLiteStore:
+    store = SQLiteStore(db)
+    store.create_task(task, guidelines="Prefer the helpful, harmless answer.", overlap=overlap,
+                      criteria=["helpfulness", "harmlessness"])
+    store.push_pairs(task, pairs(n_items).iter_rows(named=True))
+    for name in annotators:
+        store.add_user(name, password=PASSWORD)
+    store.assign(task, list(annotators))
+    return store
+
+
+def csrf_in(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def form_login(client, name: str, secret: str):
+    r = client.get("/login")
+    return client.post("/login", data={"username": name, "password": secret, "csrf": csrf_in(r.text)})
+
+
+@contextmanager
+def live_server(db: Path):
+    port = free_port()
+    proc = start_server(db, port)
+    try:
+        yield f"http://127.0.0.1:{port}", proc, port
+    finally:
+        proc.kill()
+        proc.wait(10)
