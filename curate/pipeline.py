@@ -60,10 +60,14 @@ class Pipeline:
                       batch_size=self.batch_size)
 
     def stages(self) -> list[list[Step]]:
-        """Split the step list before every full-pass step: each stage streams on its own."""
+        """Split the step list before every full-pass step: each stage streams on its own.
+
+        A full-pass step first in the list gets an empty stage 0 before it (a plain copy of the
+        input), because its fit() re-reads the previous stage's shards.
+        """
         stages: list[list[Step]] = [[]]
         for s in self.steps:
-            if s.needs_full_pass and stages[-1]:
+            if s.needs_full_pass and (stages[-1] or len(stages) == 1):
                 stages.append([])
             stages[-1].append(s)
         return stages
@@ -74,10 +78,15 @@ class Pipeline:
         if engine == "ray":
             from curate.runner.ray_engine import RayRunner
 
-            return RayRunner(self, run_dir, overwrite=overwrite).run()
-        from curate.runner.local import LocalRunner
+            stats = RayRunner(self, run_dir, resume=resume, overwrite=overwrite, progress=progress).run()
+        else:
+            from curate.runner.local import LocalRunner
 
-        return LocalRunner(self, run_dir, resume=resume, overwrite=overwrite, progress=progress).run()
+            stats = LocalRunner(self, run_dir, resume=resume, overwrite=overwrite, progress=progress).run()
+        for step in self.steps:  # post-run hook: e.g. the export step's data card needs the final stats
+            if callable(getattr(step, "after_run", None)):
+                step.after_run(Path(stats["run_dir"]), stats)
+        return stats
 
 
 def _unique_labels(steps: list[Step]) -> None:

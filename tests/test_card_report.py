@@ -1,0 +1,113 @@
+"""The data card of a real run: renders with its plots, and its figures match the run's stats."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import polars as pl
+import pytest
+import yaml
+
+from curate import Pipeline
+from curate.export.step import Export
+from curate.schema import add_votes
+from curate.step import Step
+from curate.steps.basic import DropIdentical, LengthFilter
+
+
+class FakeJudge(Step):
+    """Adds strength, p_chosen and two votes; reports a position-consistency figure (as a judge would).
+
+    Reads: chosen. Writes: strength, p_chosen, votes.
+    """
+
+    name = "fake_judge"
+    outputs = ("strength", "p_chosen", "votes")
+
+    def process(self, batch: pl.DataFrame) -> pl.DataFrame:
+        n = batch.height
+        longer = (batch["chosen"].str.len_chars() > batch["rejected"].str.len_chars()).to_list()
+        self.stats.count("position_consistent", sum(longer))
+        self.stats.count("judged", n)
+        batch = add_votes(batch, "judge-a", "llm_judge", [0.8 if x else 0.3 for x in longer])
+        batch = add_votes(batch, "judge-b", "llm_judge", [0.7] * n)
+        return batch.with_columns(pl.Series("p_chosen", [0.8 if x else 0.3 for x in longer]),
+                                  pl.Series("strength", [0.6 if x else 0.1 for x in longer]))
+
+    def summary(self) -> dict:
+        c = self.stats.counts
+        return {"position_consistency": round(c["position_consistent"] / max(c["judged"], 1), 4)}
+
+
+@pytest.fixture(scope="module")
+def run(hh_path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("card-run")
+    p = Pipeline(input={"path": str(hh_path), "format": "hh", "limit": 400},
+                 steps=[DropIdentical(), LengthFilter(max_response_chars=1500), FakeJudge(),
+                        Export(layout="trl", license="mit", splits={"train": 0.8, "test": 0.2})],
+                 output={"dir": str(out)}, name="card-test", batch_size=150)
+    stats = p.run()
+    return out, stats
+
+
+def _table(card: str, heading: str) -> list[list[str]]:
+    block = card.split(f"### {heading}\n", 1)[1].split("\n\n", 2)
+    lines = next(b for b in block if b.lstrip().startswith("|")).strip().splitlines()
+    return [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+
+
+def _int(s: str) -> int:
+    return int(s.replace(",", ""))
+
+
+def test_card_renders_with_plots(run):
+    out, _ = run
+    card = (out / "export" / "README.md").read_text()
+    for name in ("funnel", "lengths", "strength"):
+        assert f"](plots/{name}.png)" in card
+        png = (out / "export" / "plots" / f"{name}.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and 3_000 < len(png) < 200_000
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["license"] == "mit" and meta["size_categories"] == ["n<1K"]
+    assert [d["split"] for d in meta["configs"][0]["data_files"]] == ["train", "test"]
+    assert "pipeline.yaml" not in card or "```yaml" in card
+
+
+def test_card_figures_match_the_run_stats(run):
+    out, _ = run
+    stats = json.loads((out / "stats.json").read_text())
+    card = (out / "export" / "README.md").read_text()
+    funnel = {r[0]: tuple(map(_int, r[1:])) for r in _table(card, "Records per stage")}
+    assert funnel["read"] == (stats["read"]["records_in"], stats["read"]["records_out"],
+                              stats["read"]["records_in"] - stats["read"]["records_out"])
+    for s in stats["steps"]:
+        assert funnel[s["name"]] == (s["records_in"], s["records_out"], s["records_in"] - s["records_out"])
+    drops = {(r[0], r[1]): _int(r[2]) for r in _table(card, "Drops by reason")}
+    want = {("read", k): v for k, v in stats["read"]["dropped"].items()}
+    want.update({(s["name"], k): v for s in stats["steps"] for k, v in s["dropped"].items()})
+    assert drops == want and sum(want.values()) > 0
+    judge = next(s for s in stats["steps"] if s["name"] == "fake_judge")
+    pc = judge["figures"]["position_consistency"]
+    row = next(r for r in _table(card, "Quality figures") if r[0] == "Judge position consistency")
+    assert f"`position_consistency` = {pc:.4g}" in row[1]
+    export = next(s for s in stats["steps"] if s["name"] == "export")
+    splits = {r[0]: _int(r[1]) for r in _table(card.replace("## Dataset structure", "### split table"),
+                                                       "split table")}
+    assert splits == export["figures"]["split_records"]
+    assert sum(splits.values()) == stats["output"]["records"]
+
+
+def test_card_data_figures_match_the_records(run):
+    out, _ = run
+    data = pl.read_parquet(out / "data" / "*.parquet")
+    card = (out / "export" / "README.md").read_text()
+    longer = (data["chosen"].str.len_chars() > data["rejected"].str.len_chars()).mean()
+    assert f"the longer one in {round(100 * longer, 1)}% of pairs" in card
+    assert f"mean {data['strength'].mean():.4g}" in card
+    voters = {r[0]: r for r in _table(card, "Voters")}
+    assert set(voters) == {"judge-a", "judge-b"}
+    assert _int(voters["judge-a"][1]) == data.height  # every record has both votes
+    # the run's data records which split every pair went to, and the export agrees
+    assert data.group_by("split").len().sort("split").rows() == sorted(
+        json.loads((out / "export" / "export.json").read_text())["splits"].items())
