@@ -13,6 +13,14 @@ Two optional capabilities, declared as class flags:
 * ``needs_full_pass``: the step must see the whole dataset before it can process any batch
   (out-of-fold models). It implements ``fit(batches)``; the runner materialises the stage before
   it and calls ``fit`` with a function that re-iterates that stage's batches.
+
+For the Ray engine (``curate/runner/ray_engine.py``) a step may also say how it distributes:
+
+* ``uses_model``: ``setup`` loads a model (embedder, reward model, local LLM); Ray runs the step
+  in an actor pool, one model per actor, with a GPU per actor when the cluster has GPUs.
+* ``ray_plan(ds, plan)``: return a Ray Dataset to run the step your own way (e.g. embed in an
+  actor pool, then index on the driver) using the helpers of ``plan``; return None (the default)
+  to let the engine choose.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ class Step:
     Options: ClassVar[type[Options]] = Options
     stateful: ClassVar[bool] = False
     needs_full_pass: ClassVar[bool] = False
+    uses_model: ClassVar[bool] = False  # loads a model in setup: Ray runs it in an actor pool
 
     def __init__(self, options: BaseModel | dict | None = None, **kwargs: Any):
         if isinstance(options, BaseModel):
@@ -79,6 +88,10 @@ class Step:
 
     def close(self) -> None:
         """Release backends."""
+
+    def ray_plan(self, ds: Any, plan: Any) -> Any:
+        """Ray engine only: return a Dataset that applies this step, or None for the default plan."""
+        return None
 
     # ------------------------------------------------------------ provided
     def __call__(self, batch: pl.DataFrame) -> pl.DataFrame:
