@@ -1,7 +1,10 @@
 """The LLM interface: chat messages + generation params in, completions out, batched.
 
 A backend implements one method, ``_generate(requests) -> list[Completion]``; the base class adds
-nothing but a name. ``generate`` never raises for one failed request: the Completion carries
+nothing but a name and an optional per-result callback: ``generate(requests, on_result=cb)`` calls
+``cb(index, completion)`` as each request finishes (backends that finish requests out of order set
+``streams_results`` and call it themselves), so the request cache can keep every finished response
+even when the batch is interrupted. ``generate`` never raises for one failed request: the Completion carries
 ``error`` instead, so a batch with a few failures still yields the rest. Backend-wide failures
 (cannot load the model, bad config) raise ``BackendError``.
 """
@@ -12,7 +15,7 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Completion:
     finish_reason: str | None = None
     cached: bool = False
     usage: dict[str, int] = field(default_factory=dict)
+    attempts: int = 1  # calls made for this request, retries included
 
     @property
     def ok(self) -> bool:
@@ -60,16 +64,27 @@ def request_key(model: str, request: ChatRequest) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+OnResult = Callable[[int, Completion], None]
+
+
 class LLM(ABC):
     backend: ClassVar[str] = ""
+    # True when _generate accepts on_result and reports each request as it finishes
+    streams_results: ClassVar[bool] = False
 
     def __init__(self, model: str):
         self.model = model
 
-    def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+    def generate(self, requests: Sequence[ChatRequest], on_result: OnResult | None = None) -> list[Completion]:
         if not requests:
             return []
-        return self._generate(list(requests))
+        if self.streams_results:
+            return self._generate(list(requests), on_result=on_result)  # type: ignore[call-arg]
+        out = self._generate(list(requests))
+        if on_result is not None:
+            for i, c in enumerate(out):
+                on_result(i, c)
+        return out
 
     @abstractmethod
     def _generate(self, requests: list[ChatRequest]) -> list[Completion]:

@@ -4,13 +4,17 @@
     FakeLLM(responses=lambda req: "A" if ... )    computes a reply from the request
     FakeLLM(responses={"substring": "reply"})     first key found in the last message wins
 A reply that is an Exception instance becomes a failed Completion with that error.
+``delay_s`` sleeps before each reply (a slow model, for interruption tests). In a pipeline:
+``llm: {backend: fake, options: {responses: ["A", "B"], delay_s: 0.1}}``.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Callable, Sequence
 
-from curate.llm.base import LLM, ChatRequest, Completion
+from curate.errors import ConfigError
+from curate.llm.base import LLM, ChatRequest, Completion, OnResult
 from curate.registry import LLMS
 
 Reply = str | Exception
@@ -19,13 +23,24 @@ Reply = str | Exception
 @LLMS.register("fake")
 class FakeLLM(LLM):
     backend = "fake"
+    streams_results = True
 
     def __init__(self, model: str = "fake", responses: Sequence[Reply] | dict[str, Reply] |
-                 Callable[[ChatRequest], Reply] | None = None, default: str = "ok"):
+                 Callable[[ChatRequest], Reply] | None = None, default: str = "ok", delay_s: float = 0.0):
         super().__init__(model)
         self.responses = responses if responses is not None else [default]
         self.default = default
+        self.delay_s = delay_s
         self.calls: list[ChatRequest] = []
+
+    @classmethod
+    def from_config(cls, cfg) -> "FakeLLM":
+        opts = dict(cfg.options)
+        unknown = set(opts) - {"responses", "default", "delay_s"}
+        if unknown:
+            raise ConfigError(f"unknown llm.options for the fake backend: {sorted(unknown)}; "
+                              f"known: responses, default, delay_s")
+        return cls(model=cfg.model or "fake", **opts)
 
     def _reply(self, req: ChatRequest) -> Reply:
         r = self.responses
@@ -39,13 +54,17 @@ class FakeLLM(LLM):
             return self.default
         return r[(len(self.calls) - 1) % len(r)]
 
-    def _generate(self, requests: list[ChatRequest]) -> list[Completion]:
+    def _generate(self, requests: list[ChatRequest], on_result: OnResult | None = None) -> list[Completion]:
         out = []
-        for req in requests:
+        for i, req in enumerate(requests):
+            if self.delay_s:
+                time.sleep(self.delay_s)
             self.calls.append(req)
             reply = self._reply(req)
             if isinstance(reply, Exception):
                 out.append(Completion(None, self.model, error=f"{type(reply).__name__}: {reply}"))
             else:
                 out.append(Completion(str(reply), self.model, finish_reason="stop"))
+            if on_result is not None:
+                on_result(i, out[-1])
         return out

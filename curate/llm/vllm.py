@@ -1,0 +1,82 @@
+"""``vllm``: in-process offline batch generation on GPUs with ``vllm.LLM`` (extra ``gpu``).
+
+The whole batch goes to ``LLM.chat`` in one call, one ``SamplingParams`` per request, so vLLM's
+scheduler batches it and automatic prefix caching (on by default here) shares the common prompt
+prefix (system prompt, judge template) across requests. ``response_format: json`` maps to guided
+JSON decoding where the installed vLLM offers it.
+
+If the batch call fails (one prompt longer than the context fails the whole call), every request
+is retried alone so that only the bad ones carry an error.
+
+Options (``llm.options``) go to ``vllm.LLM(...)``: e.g. ``tensor_parallel_size``,
+``gpu_memory_utilization``, ``max_model_len``, ``dtype``, ``enable_prefix_caching``.
+"""
+
+from __future__ import annotations
+
+from curate.errors import ConfigError, require
+from curate.llm.base import LLM, ChatRequest, Completion, GenParams
+from curate.registry import LLMS
+
+
+def sampling_params(vllm, p: GenParams):
+    """GenParams → vllm.SamplingParams (one completion per request)."""
+    kw = dict(n=1, temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens, seed=p.seed,
+              stop=list(p.stop) or None)
+    if p.response_format == "json":
+        sp_mod = vllm.sampling_params
+        if hasattr(sp_mod, "StructuredOutputsParams"):  # vLLM >= 0.11
+            kw["structured_outputs"] = sp_mod.StructuredOutputsParams(json_object=True)
+        elif hasattr(sp_mod, "GuidedDecodingParams"):  # vLLM 0.6 - 0.10
+            kw["guided_decoding"] = sp_mod.GuidedDecodingParams(json_object=True)
+    return vllm.SamplingParams(**kw)
+
+
+@LLMS.register("vllm")
+class VLLM(LLM):
+    backend = "vllm"
+
+    def __init__(self, model: str, seed: int = 0, **engine_options):
+        super().__init__(model)
+        self.seed = seed
+        self.engine_options = {"enable_prefix_caching": True, **engine_options}
+        self._engine = None
+
+    @classmethod
+    def from_config(cls, cfg) -> "VLLM":
+        if not cfg.model:
+            raise ConfigError("llm.model is required for the vllm backend (a Hugging Face id or local path)")
+        return cls(cfg.model, **cfg.options)
+
+    def _load(self):
+        if self._engine is None:
+            vllm = require("vllm", "gpu", "The vllm backend")
+            self._vllm = vllm
+            self._engine = vllm.LLM(model=self.model, seed=self.seed, **self.engine_options)
+        return self._engine
+
+    def _complete(self, out) -> Completion:
+        o = out.outputs[0]
+        usage = {"prompt_tokens": len(out.prompt_token_ids or []), "completion_tokens": len(o.token_ids)}
+        return Completion(o.text, self.model, finish_reason=o.finish_reason, usage=usage)
+
+    def _generate(self, requests: list[ChatRequest]) -> list[Completion]:
+        engine = self._load()
+        convs = [r.messages for r in requests]
+        params = [sampling_params(self._vllm, r.params) for r in requests]
+        try:
+            outs = engine.chat(convs, sampling_params=params, use_tqdm=False)
+            return [self._complete(o) for o in outs]
+        except (ValueError, RuntimeError) as batch_error:
+            if len(requests) == 1:
+                return [Completion(None, self.model, error=f"{type(batch_error).__name__}: {batch_error}")]
+        out = []
+        for conv, sp in zip(convs, params):  # find the bad requests; keep the good ones
+            try:
+                out.append(self._complete(engine.chat([conv], sampling_params=sp, use_tqdm=False)[0]))
+            except (ValueError, RuntimeError) as e:
+                out.append(Completion(None, self.model, error=f"{type(e).__name__}: {e}"))
+        return out
+
+    def close(self) -> None:
+        self._engine = None
