@@ -1,0 +1,1 @@
+"""Reward-model scoring: any Hugging Face sequence-classification RM votes on pairs (``rm_score``)."""
