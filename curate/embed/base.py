@@ -25,6 +25,10 @@ class Embedder(ABC):
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
         return vecs / np.maximum(norms, 1e-12)
 
+    def signature(self) -> str:
+        """What identifies this embedder's vectors (the embedding cache's key): backend, model, dim."""
+        return f"{self.backend}:{self.model}:{self.dim}"
+
     @abstractmethod
     def _embed(self, texts: list[str]) -> np.ndarray:
         """Raw vectors, shape (len(texts), dim)."""

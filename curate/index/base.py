@@ -1,0 +1,71 @@
+"""The vector-index interface: add normalised vectors, search by inner product (= cosine).
+
+Rows get consecutive integer ids in the order they are added (0, 1, 2, ...); callers keep their
+own id → record map. ``search`` returns ``(sims, ids)`` of shape (n, k), best first, with id -1 and
+sim -inf where the index holds fewer than k vectors. A backend implements ``_add``, ``_search``,
+``ntotal`` and ``save``/``load``; ``build_index`` picks one by name from ``curate.registry.INDEXES``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from curate.errors import BackendError
+
+
+class VectorIndex(ABC):
+    backend: ClassVar[str] = ""
+
+    def __init__(self, dim: int):
+        self.dim = int(dim)
+
+    def add(self, vecs: np.ndarray) -> None:
+        if len(vecs):
+            self._add(self._check(vecs))
+
+    def search(self, vecs: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        n = len(vecs)
+        if n == 0 or self.ntotal == 0:
+            return np.full((n, k), -np.inf, dtype=np.float32), np.full((n, k), -1, dtype=np.int64)
+        sims, ids = self._search(self._check(vecs), k)
+        sims = np.where(ids < 0, -np.inf, sims).astype(np.float32)
+        return sims, ids.astype(np.int64)
+
+    def _check(self, vecs: np.ndarray) -> np.ndarray:
+        vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+        if vecs.ndim != 2 or vecs.shape[1] != self.dim:
+            raise BackendError(f"{self.backend} index holds {self.dim}-d vectors, got shape {vecs.shape}; "
+                               f"use the same embedding model for every batch of a run")
+        return vecs
+
+    @property
+    @abstractmethod
+    def ntotal(self) -> int:
+        """Number of vectors added so far."""
+
+    @abstractmethod
+    def _add(self, vecs: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def _search(self, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    @abstractmethod
+    def save(self, directory: Path) -> None:
+        """Write the index (and any unflushed buffer) into `directory`."""
+
+    @abstractmethod
+    def load(self, directory: Path) -> None:
+        """Replace this index's contents with what `save` wrote."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.backend, "ntotal": self.ntotal, "dim": self.dim}
+
+
+def build_index(backend: str, dim: int, **options: Any) -> VectorIndex:
+    from curate.registry import INDEXES
+
+    return INDEXES.get(backend)(dim, **options)

@@ -1,0 +1,59 @@
+"""Vector index backends: the same round trip for every backend, checked against brute force."""
+
+import numpy as np
+import pytest
+
+from curate.errors import BackendError
+from curate.index.base import build_index
+from curate.index.faiss_index import FaissIndex
+
+
+def unit(rng, n, d=32):
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("backend,opts", [("numpy", {}), ("faiss", {}), ("faiss", {"ivf_threshold": 500, "nprobe": 64})])
+def test_round_trip_matches_brute_force(tmp_path, backend, opts):
+    rng = np.random.default_rng(0)
+    x = unit(rng, 1200)
+    index = build_index(backend, 32, **opts)
+    assert index.search(x[:3], 2)[1].tolist() == [[-1, -1]] * 3  # empty index: no neighbours
+    for part in np.array_split(x, 5):  # streamed in, ids are insertion positions
+        index.add(part)
+    assert index.ntotal == 1200
+    sims, ids = index.search(x[:100], 3)
+    truth = np.argsort(-(x[:100] @ x.T), axis=1)[:, :3]
+    assert (ids[:, 0] == np.arange(100)).all() and np.allclose(sims[:, 0], 1.0, atol=1e-5)
+    assert (ids == truth).mean() > 0.95  # IVF with every list probed is exact up to float ties
+    index.save(tmp_path)
+    again = build_index(backend, 32, **opts)
+    again.load(tmp_path)
+    assert again.ntotal == 1200 and (again.search(x[:100], 3)[1] == ids).all()
+
+
+def test_faiss_switches_to_ivf_at_threshold_and_keeps_ids():
+    rng = np.random.default_rng(1)
+    x = unit(rng, 900)
+    index = FaissIndex(32, ivf_threshold=600, nprobe=8)
+    index.add(x[:500])
+    assert index.kind == "flat"
+    index.add(x[500:700])  # crosses the threshold: trained on the 700 seen so far
+    index.add(x[700:])
+    assert index.kind == "ivf" and index.ntotal == 900 and index.nlist >= 1
+    _, ids = index.search(x, 1)
+    assert (ids[:, 0] == np.arange(900)).mean() > 0.95  # a vector finds itself in its own list
+
+
+def test_dimension_mismatch_is_a_clear_error():
+    with pytest.raises(BackendError, match="same embedding model"):
+        build_index("faiss", 8).add(np.zeros((2, 4), np.float32))
+
+
+def test_cuda_requested_without_gpu_says_what_to_install():
+    from curate.index.faiss_index import gpu_available
+
+    if gpu_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(BackendError, match="faiss-gpu"):
+        FaissIndex(8, device="cuda")
