@@ -1,0 +1,98 @@
+"""Aggregators: a VoteMatrix in, p(chosen ≻ rejected) per row out.
+
+* ``WeightedLogOdds`` (streaming): the weighted mean (``pool="mean"``) or sum (``pool="sum"``) of the
+  voters' logits. Weights come from config by voter name, then by kind; human votes default to
+  ``human_weight``. The mean keeps a single calibrated voter calibrated; the sum is naive Bayes
+  (right for independent voters, over-confident for correlated ones).
+* ``DawidSkene`` (needs every vote first): EM over a latent true preference z with one accuracy
+  per voter, ``a_v = P(vote side = z)`` (symmetric, because which response is "chosen" is arbitrary),
+  and a prior ``pi = P(z = the current label)``, i.e. the dataset's own label is one more voter whose
+  reliability is estimated too. The posterior log-odds is
+  ``logit(pi) + sum_v ±log(a_v / (1 - a_v))``: a voter at chance (a_v = 0.5) counts zero, a voter
+  that is mostly wrong counts against its own votes. Human voters are scaled by ``human_weight``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from curate.vote.matrix import VoteMatrix, logit, sigmoid
+
+
+@dataclass
+class WeightedLogOdds:
+    weights: dict[str, float] = field(default_factory=dict)
+    human_weight: float = 3.0
+    default_weight: float = 1.0
+    pool: str = "mean"
+
+    def weight_of(self, voter: str, kind: str) -> float:
+        if voter in self.weights:
+            return float(self.weights[voter])
+        if kind in self.weights:
+            return float(self.weights[kind])
+        return self.human_weight if kind == "human" else self.default_weight
+
+    def posterior(self, vm: VoteMatrix) -> np.ndarray:
+        w = np.array([self.weight_of(v, k) for v, k in zip(vm.voters, vm.kinds)], dtype=np.float64)
+        voted = vm.voted()
+        wl = np.where(voted, logit(np.where(voted, vm.p, 0.5)) * w, 0.0).sum(axis=1)
+        if self.pool == "sum":
+            z = wl
+        else:
+            total = np.where(voted, w, 0.0).sum(axis=1)
+            z = wl / np.where(total > 0, total, 1.0)
+        # no votes → 0.5; the decision rules treat such rows by their own option
+        return np.where(voted.any(axis=1), sigmoid(z), 0.5)
+
+
+@dataclass
+class DawidSkene:
+    human_weight: float = 1.0
+    max_iter: int = 100
+    tol: float = 1e-6
+    # Beta(smooth, smooth) pseudo-counts keep accuracies off 0 and 1 on small data
+    smooth: float = 1.0
+    accuracy: dict[str, float] = field(default_factory=dict)
+    prior: float = 0.5
+    iterations: int = 0
+
+    def _sides(self, vm: VoteMatrix) -> tuple[np.ndarray, np.ndarray]:
+        """Vote side (1 = chosen wins, 0 = rejected wins) and mask; a 0.5 vote abstains."""
+        voted = vm.voted() & (np.nan_to_num(vm.p, nan=0.5) != 0.5)
+        return (np.nan_to_num(vm.p, nan=0.5) > 0.5).astype(np.float64), voted
+
+    def fit(self, vm: VoteMatrix) -> "DawidSkene":
+        y, voted = self._sides(vm)
+        # start from the plain vote share for chosen, so EM begins at majority vote
+        n = voted.sum(axis=1)
+        q = np.where(n > 0, (y * voted).sum(axis=1) / np.maximum(n, 1), 0.5)
+        acc = np.full(len(vm.voters), 0.7)
+        prior = 0.5
+        for it in range(1, self.max_iter + 1):
+            # M-step: expected agreement of each voter with z; pi = expected share of correct labels
+            agree = (voted * (y * q[:, None] + (1 - y) * (1 - q[:, None]))).sum(axis=0)
+            acc_new = (agree + self.smooth) / (voted.sum(axis=0) + 2 * self.smooth)
+            prior = (q.sum() + self.smooth) / (len(q) + 2 * self.smooth)
+            self.accuracy, self.prior = dict(zip(vm.voters, acc_new.tolist())), float(prior)
+            q_new = self.posterior(vm)
+            done = np.max(np.abs(acc_new - acc)) < self.tol and np.max(np.abs(q_new - q), initial=0) < self.tol
+            acc, q = acc_new, q_new
+            if done:
+                break
+        self.iterations = it
+        return self
+
+    def weights(self, vm: VoteMatrix) -> np.ndarray:
+        """Log-odds weight per voter column: log(a/(1-a)), 0 for voters the fit never saw."""
+        a = np.array([self.accuracy.get(v, 0.5) for v in vm.voters], dtype=np.float64)
+        w = logit(a)
+        return np.where(np.array([k == "human" for k in vm.kinds]), w * self.human_weight, w)
+
+    def posterior(self, vm: VoteMatrix) -> np.ndarray:
+        y, voted = self._sides(vm)
+        w = self.weights(vm)
+        z = logit(np.array(self.prior)) + np.where(voted, (2 * y - 1) * w, 0.0).sum(axis=1)
+        return sigmoid(z)
