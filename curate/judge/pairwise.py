@@ -16,6 +16,7 @@ from curate.context import RunContext
 from curate.errors import SchemaError
 from curate.judge.parse import parse_verdict
 from curate.judge.prompts import PromptTemplate, truncate
+from curate.judge.schemas import verdict_schema
 from curate.judge.swap import CONSISTENT_OUTCOMES, INCONSISTENT_OUTCOMES, combine
 from curate.llm.base import ChatRequest, GenParams
 from curate.llm.config import LLMConfig, build_llm
@@ -65,7 +66,8 @@ class PairwiseJudge(Step):
         self.template = PromptTemplate(o.template)
         self.voter = o.voter or f"{self.voter_prefix}:{o.llm.model or o.llm.backend}"
         self.params = GenParams(temperature=o.temperature, max_tokens=o.max_tokens, seed=ctx.seed,
-                                response_format="json" if o.json_mode else None)
+                                response_format="json" if o.json_mode else None,
+                                json_schema=verdict_schema() if o.json_mode else None)
 
     # ------------------------------------------------------------ hooks for subclasses
     def row_variables(self, row: dict) -> tuple[dict[str, Any] | None, str | None]:

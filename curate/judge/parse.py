@@ -24,7 +24,7 @@ _TIE_WORDS = {"tie", "c", "equal", "same", "both", "neither", "draw", "none"}
 _PATTERNS = [
     re.compile(r"\[\[\s*(A|B|C|(?i:tie))\s*\]\]"),
     re.compile(r"(?i:verdict|final answer|answer|winner|choice|decision|better response|preferred response)"
-               r"\s*(?i:is)?\s*[:=\-]?\s*[\*\"'\(\[]*\s*(?i:response|assistant|output)?\s*[\"'\(\[]*"
+               r"[\"']?\s*(?i:is)?\s*[:=\-]?\s*[\*\"'\(\[]*\s*(?i:response|assistant|output)?\s*[\"'\(\[]*"
                r"\s*(A|B|(?i:tie))\b"),
     re.compile(r"(?i:response|assistant|output)\s*[\(\[]?(A|B)[\)\]]?\s*(?i:is|was|seems|appears)\s+"
                r"(?i:clearly\s+|slightly\s+|much\s+)?(?i:better|preferred|superior|stronger|more\s+\w+)"),

@@ -13,6 +13,7 @@ from curate.context import RunContext
 from curate.errors import ConfigError
 from curate.judge.parse import parse_ratings
 from curate.judge.prompts import PromptTemplate, truncate
+from curate.judge.schemas import ratings_schema
 from curate.llm.base import ChatRequest, GenParams
 from curate.llm.config import LLMConfig, build_llm
 from curate.registry import STEPS
@@ -72,7 +73,8 @@ class RateResponses(Step):
         self.template = PromptTemplate(o.template)
         self.model_name = o.llm.model or o.llm.backend
         self.params = GenParams(temperature=o.temperature, max_tokens=o.max_tokens, seed=ctx.seed,
-                                response_format="json" if o.json_mode else None)
+                                response_format="json" if o.json_mode else None,
+                                json_schema=ratings_schema(list(self.aspects), o.scale) if o.json_mode else None)
         self.example = json.dumps({a: 1 for a in self.aspects})
 
     def _request(self, prompt: list[dict], text: str, tag: str) -> ChatRequest:

@@ -22,6 +22,7 @@ from curate.context import RunContext
 from curate.embed.config import EmbedConfig, build_embedder
 from curate.judge.parse import parse_rubric
 from curate.judge.prompts import PromptTemplate
+from curate.judge.schemas import rubric_schema
 from curate.judge.rubric_set import RubricSet
 from curate.llm.base import ChatRequest, GenParams
 from curate.llm.config import LLMConfig, build_llm
@@ -74,7 +75,8 @@ class ExtractRubrics(Step):
         self.llm = build_llm(o.llm, ctx)
         self.template = PromptTemplate(o.template)
         self.params = GenParams(temperature=o.temperature, max_tokens=o.max_tokens, seed=ctx.seed,
-                                response_format="json" if o.json_mode else None)
+                                response_format="json" if o.json_mode else None,
+                                json_schema=rubric_schema(o.max_criteria) if o.json_mode else None)
         self.embedder = build_embedder(o.embedder, ctx)
         self.run_dir = ctx.run_dir
 

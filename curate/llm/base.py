@@ -27,6 +27,9 @@ class GenParams:
     stop: tuple[str, ...] = ()
     # "json" asks for a JSON object where the backend supports structured output
     response_format: str | None = None
+    # a JSON Schema (as JSON text, so params stay hashable) the reply must follow: backends with
+    # constrained decoding (llama.cpp grammars, vLLM, OpenAI-compatible servers) enforce it
+    json_schema: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

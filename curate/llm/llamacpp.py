@@ -18,6 +18,7 @@ sampled with seed 0. Options: ``n_ctx`` (4096), ``n_threads`` (half the cores, a
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import threading
 from pathlib import Path
@@ -132,7 +133,12 @@ class LlamaCppLLM(LLM):
         p = req.params
         kw = dict(max_tokens=p.max_tokens, temperature=p.temperature, top_p=p.top_p,
                   seed=0 if p.seed is None else p.seed)
-        if p.response_format == "json":
+        if p.json_schema:
+            schema = json.loads(p.json_schema)
+            # both bindings turn a schema into a llama.cpp grammar; they spell the request differently
+            kw["response_format"] = ({"type": "json_object", "schema": schema} if self.binding_used == "llama_cpp"
+                                     else {"type": "json_schema", "json_schema": {"schema": schema}})
+        elif p.response_format == "json":
             kw["response_format"] = {"type": "json_object"}
         try:
             if self.binding_used == "llama_cpp":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import os
 import random
 import threading
@@ -99,7 +100,10 @@ class OpenAILLM(LLM):
             body["seed"] = p.seed
         if p.stop:
             body["stop"] = list(p.stop)
-        if p.response_format == "json":
+        if p.json_schema:
+            body["response_format"] = {"type": "json_schema",
+                                       "json_schema": {"name": "reply", "schema": json.loads(p.json_schema)}}
+        elif p.response_format == "json":
             body["response_format"] = {"type": "json_object"}
         body.update(self.extra_body)
         return body

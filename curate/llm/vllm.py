@@ -14,6 +14,8 @@ Options (``llm.options``) go to ``vllm.LLM(...)``: e.g. ``tensor_parallel_size``
 
 from __future__ import annotations
 
+import json
+
 from curate.errors import ConfigError, require
 from curate.llm.base import LLM, ChatRequest, Completion, GenParams
 from curate.registry import LLMS
@@ -23,12 +25,13 @@ def sampling_params(vllm, p: GenParams):
     """GenParams → vllm.SamplingParams (one completion per request)."""
     kw = dict(n=1, temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens, seed=p.seed,
               stop=list(p.stop) or None)
-    if p.response_format == "json":
+    if p.json_schema or p.response_format == "json":
         sp_mod = vllm.sampling_params
+        want = {"json": json.loads(p.json_schema)} if p.json_schema else {"json_object": True}
         if hasattr(sp_mod, "StructuredOutputsParams"):  # vLLM >= 0.11
-            kw["structured_outputs"] = sp_mod.StructuredOutputsParams(json_object=True)
+            kw["structured_outputs"] = sp_mod.StructuredOutputsParams(**want)
         elif hasattr(sp_mod, "GuidedDecodingParams"):  # vLLM 0.6 - 0.10
-            kw["guided_decoding"] = sp_mod.GuidedDecodingParams(json_object=True)
+            kw["guided_decoding"] = sp_mod.GuidedDecodingParams(**want)
     return vllm.SamplingParams(**kw)
 
 
