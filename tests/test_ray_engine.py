@@ -234,13 +234,9 @@ def test_ray_refuses_resume(tmp_path):
 def test_semantic_dedup_embeds_in_actors_then_indexes_on_driver(local_ray, hh_path, tmp_path):
     from curate.dedup.semantic import SemanticDedup
 
-    class RaySemanticDedup(SemanticDedup):
-        def ray_plan(self, ds, plan):
-            return plan.embed_first(ds, self)
-
     runs = {}
     for engine in ("local", "ray"):
-        dedup = RaySemanticDedup(embedder={"backend": "fake"}, fields=["prompt", "response"], threshold=0.9)
+        dedup = SemanticDedup(embedder={"backend": "fake"}, fields=["prompt", "response"], threshold=0.9)
         p = Pipeline({"path": str(hh_path), "format": "hh", "limit": 1200}, [DropIdentical(), dedup],
                      {"dir": str(tmp_path / engine)}, batch_size=250, cache_dir=str(tmp_path / f"cache-{engine}"))
         runs[engine] = (p.run(engine=engine), dedup)

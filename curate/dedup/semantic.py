@@ -93,6 +93,10 @@ class SemanticDedup(Step):
         self._global = None                # global mode: the clustering fit() computed
         self._offset = 0                   # global mode: rows processed so far
 
+    def ray_plan(self, ds: Any, plan: Any) -> Any:
+        """On Ray: embed in an actor pool (filling the embedding cache), then index on the driver."""
+        return plan.embed_first(ds, self)
+
     # ------------------------------------------------------------ setup and embedding
     def setup(self, ctx: RunContext) -> None:
         self.embedder = build_embedder(self.options.embedder, ctx)

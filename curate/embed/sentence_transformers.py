@@ -36,6 +36,16 @@ def resolve_model(name: str) -> str:
     return name
 
 
+def _quiet_transformers() -> None:
+    """transformers draws a "Loading weights" bar per model load; curate draws its own progress."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+
+
 def pick_device(device: str = "auto") -> str:
     if device != "auto":
         return device
@@ -56,6 +66,7 @@ class SentenceTransformerEmbedder(Embedder):
         super().__init__(model, batch_size)
         st = require("sentence_transformers", "models", "the sentence-transformers embedder")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        _quiet_transformers()
         path = resolve_model(model)
         try:
             self._m = st.SentenceTransformer(path, device=pick_device(device))

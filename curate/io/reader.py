@@ -122,20 +122,9 @@ class Reader:
             fast = self._convert_fast(chunk)
             if fast is not None:
                 return fast
-            chunk = list(self._parse_segments(chunk))
+            chunk = list(JsonlSource.parse_blocks(chunk))
         records, bad = self._convert_rows(chunk, last)
         return records, bad, len(chunk)
-
-    @staticmethod
-    def _parse_segments(chunk: list) -> Iterator[Row]:
-        for seg in chunk:
-            if isinstance(seg, Row):
-                yield seg
-                continue
-            path, first, lines = seg
-            for offset, line in enumerate(lines):
-                if line.strip():
-                    yield JsonlSource._parse(path, first + offset, line)
 
     def _convert_fast(self, chunk: list) -> tuple[pl.DataFrame, list[dict], int] | None:
         if any(isinstance(seg, Row) for seg in chunk):
@@ -144,7 +133,7 @@ class Reader:
         if b"" in lines:
             return None  # blank lines: let the row path keep exact line numbers
         if self._adapter is None:
-            first = next((r for r in self._parse_segments(chunk) if r.error is None), None)
+            first = next((r for r in JsonlSource.parse_blocks(chunk) if r.error is None), None)
             if first is None:
                 return None
             self._adapter_for(first)

@@ -17,7 +17,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from curate.errors import InputError, RecordError
 
@@ -66,14 +66,19 @@ class JsonlSource(Source):
     BLOCK = 8 << 20  # bytes read at a time; lines are split in C, not in a Python loop
 
     def __iter__(self) -> Iterator[Row]:
-        for block in self.blocks():
+        return self.parse_blocks(self.blocks())
+
+    @classmethod
+    def parse_blocks(cls, blocks: Iterable[tuple[str, int, list[bytes]] | Row]) -> Iterator[Row]:
+        """Blocks (or chunks of them) → one Row per non-blank line, in order."""
+        for block in blocks:
             if isinstance(block, Row):
                 yield block
                 continue
             path, first, lines = block
             for offset, line in enumerate(lines):
                 if line.strip():
-                    yield self._parse(path, first + offset, line)
+                    yield cls._parse(path, first + offset, line)
 
     def blocks(self) -> Iterator[tuple[str, int, list[bytes]] | Row]:
         """Raw lines in blocks: (file, number of the first line, lines without their newline).
