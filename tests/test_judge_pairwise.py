@@ -35,7 +35,7 @@ EXPECTED = [0.8, 0.5, 0.35, 0.65, None, 0.2, 0.5]
 def test_combine_table():
     assert [combine(a, b, 0.3).outcome for a, b in [("A", "B"), ("A", "A"), ("tie", "A"), (None, "B"),
                                                     (None, None), ("B", "A"), ("tie", "tie")]] == [
-        "consistent", "flip", "tie_vs_win", "one_order", "no_verdict", "consistent", "consistent_tie"]
+        "consistent", "position_flip", "tie_vs_win", "one_order", "no_verdict", "consistent", "consistent_tie"]
 
 
 def test_hand_worked_swap(tmp_path):
@@ -56,7 +56,7 @@ def test_hand_worked_swap(tmp_path):
     assert fake.calls[0].params.response_format == "json"
 
     c = step.stats.counts
-    assert c["outcome:consistent"] == 2 and c["outcome:flip"] == 1 and c["outcome:no_verdict"] == 1
+    assert c["outcome:consistent"] == 2 and c["outcome:position_flip"] == 1 and c["outcome:no_verdict"] == 1
     assert c["parse_fail:no_verdict"] == 1 and c["parse_fail:llm_error"] == 1 and c["parse_fail:empty"] == 1
     assert step.summary()["position_consistency"] == 0.6
     assert step.summary()["parse_failure_rate"] == round(3 / 14, 4)

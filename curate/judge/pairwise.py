@@ -47,7 +47,7 @@ class PairwiseJudge(Step):
     Reads: prompt, chosen, rejected. Writes: votes (appends {voter, kind: llm_judge, p_chosen, margin,
     raw}); p_chosen is 0.5 ± confidence when both orders agree, 0.5 when the verdict flips with the
     order, None when neither order could be parsed; raw keeps both replies as JSON. Counts outcomes
-    (``outcome:consistent``, ``outcome:flip``, ...), parse failures by reason (``parse_fail:<reason>``)
+    (``outcome:consistent``, ``outcome:position_flip``, ...), parse failures by reason (``parse_fail:<reason>``)
     and truncated responses; ``position_consistency`` in the figures is the share of pairs judged in
     both orders whose verdict did not depend on the order.
     """

@@ -11,12 +11,12 @@ by the judge step:
 
     consistent      both orders pick the same response        p = 0.5 ± c
     consistent_tie  both orders say tie                       p = 0.5
-    flip            the verdict follows the position          p = 0.5   (position-inconsistent)
+    position_flip   the verdict follows the position          p = 0.5   (position-inconsistent)
     tie_vs_win      one order ties, the other picks           p = 0.5 ± c/2 (position-inconsistent)
     one_order       only one order gave a verdict             p = 0.5 ± c/2, or 0.5 for a tie
     no_verdict      neither order gave a verdict              p = None
 
-Position consistency = (consistent + consistent_tie) / (those + flip + tie_vs_win).
+Position consistency = (consistent + consistent_tie) / (those + position_flip + tie_vs_win).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from curate.judge.parse import A, B, TIE
 
 CONSISTENT_OUTCOMES = ("consistent", "consistent_tie")
-INCONSISTENT_OUTCOMES = ("flip", "tie_vs_win")
+INCONSISTENT_OUTCOMES = ("position_flip", "tie_vs_win")
 
 
 def chosen_score(verdict: str | None, chosen_first: bool) -> float | None:
@@ -58,6 +58,6 @@ def combine(verdict_ab: str | None, verdict_ba: str | None, confidence: float) -
     elif 0.5 in (s1, s2):
         outcome = "tie_vs_win"
     else:
-        outcome = "flip"
+        outcome = "position_flip"
     total = (0.5 if s1 is None else s1) + (0.5 if s2 is None else s2)
     return SwapVote(0.5 + confidence * (total - 1.0), outcome)
