@@ -51,6 +51,7 @@ class Reader:
         self.batch_size = batch_size
         self._adapter: Format | None = None
         self._pending: dict | None = None  # adjacent-merge buffer for candidate formats (HelpSteer2)
+        self.workers = max(1, min(4, os.cpu_count() or 1))
         self.kind: str | None = FORMATS.get(format).kind if format != "auto" else None
 
     # ------------------------------------------------------------ adapter
@@ -113,8 +114,34 @@ class Reader:
             records, bad, rows = self._convert(current, last=nxt is None)
             yield ReadBatch(index, records, bad, rows)
             index, current = index + 1, nxt
+            if current is not None and self._parallel_ok():
+                yield from self._parallel_batches(index, current, chunks)
+                return
         if index == 0:
             yield ReadBatch(0, frame([], self.kind or "pair"), [], 0)
+
+    def _parallel_ok(self) -> bool:
+        # vectorised conversion is stateless (no merge buffer), and polars releases the GIL, so
+        # chunks can be converted on several threads; the first chunk chose the adapter
+        return (self.workers > 1 and isinstance(self.source, JsonlSource) and self._adapter is not None
+                and hasattr(self._adapter, "convert_frame") and not getattr(self._adapter, "merge_adjacent", False))
+
+    def _parallel_batches(self, index: int, first: list, chunks: Iterator[list]) -> Iterator[ReadBatch]:
+        """Convert chunks on `workers` threads; results come back in order, at most `workers`+1 in flight."""
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+        from itertools import chain
+
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="curate-read") as pool:
+            window: deque = deque()
+            for chunk in chain([first], chunks):
+                window.append(pool.submit(self._convert, chunk, False))
+                if len(window) > self.workers:
+                    yield ReadBatch(index, *window.popleft().result())
+                    index += 1
+            while window:
+                yield ReadBatch(index, *window.popleft().result())
+                index += 1
 
     # ------------------------------------------------------------ conversion
     def _convert(self, chunk: list, last: bool) -> tuple[pl.DataFrame, list[dict], int]:

@@ -74,8 +74,10 @@ def _turns(col: str) -> pl.Expr:
 
 
 def _split_last(col: str) -> tuple[pl.Expr, pl.Expr]:
-    parts = pl.col(col).str.split(_A)
-    return parts.list.head(parts.list.len() - 1).list.join(_A), parts.list.last()
+    """(text before the last Assistant turn, that turn's text); slicing beats re-joining the parts."""
+    last = pl.col(col).str.split(_A).list.last()
+    before = pl.col(col).str.slice(0, pl.col(col).str.len_chars() - last.str.len_chars() - len(_A))
+    return before, last
 
 
 def convert_frame(fmt: "HHFormat", df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
