@@ -1,13 +1,14 @@
 """The ``export`` step: the last step of a pipeline writes the training export and its data card.
 
 Design (fits the runner without changing it): splitting needs the whole dataset, so the step is
-``needs_full_pass``. The runner materialises everything before it and calls ``fit``, which reads
-all records, assigns leak-free splits and writes the export folder (Parquet shards, arrow copy,
-export.json). ``process`` then passes each batch through with a ``split`` column, so the run's own
-``data/`` says which split every record went to. The card needs the run's final stats, which exist
-only after the last batch: ``Pipeline.run`` calls ``after_run(run_dir, stats)`` on every step that
-has it once ``stats.json`` is written, and this step writes README.md + plots there. With
-``push_to`` set it then pushes the folder to the Hub (token from HF_TOKEN).
+``needs_full_pass``. The runner writes everything before it and calls ``fit``, which streams the
+batches twice (curate.export.writer.export_stream): once for the split keys, once to write the export
+folder (Parquet shards, arrow copy, export.json), one batch in memory at a time. ``process`` then
+passes each batch through with a ``split`` column, so the run's own ``data/`` says which split every
+record went to. The card needs the run's final stats, which exist only after the last batch:
+``Pipeline.run`` calls ``after_run(run_dir, stats)`` on every step that has it once ``stats.json`` is
+written, and this step writes README.md + plots there. With ``push_to`` set it then pushes the folder
+to the Hub (token from HF_TOKEN).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import Field
 
 from curate.context import RunContext
 from curate.export.layouts import LAYOUTS
+from curate.export.split import SplitPlan
 from curate.registry import STEPS
 from curate.step import Batches, Options, Step
 
@@ -65,7 +67,7 @@ class Export(Step):
 
         check_layout(self.options.layout)
         check_fractions(self.options.splits)
-        self._split_of: dict[str, str] = {}
+        self._split_of: SplitPlan | None = None  # id → split, from the export's first pass
         self._run_dir: Path | None = None
         self._seed = 0
 
@@ -76,26 +78,20 @@ class Export(Step):
         return Path(self.options.out) if self.options.out else run_dir / "export"
 
     def fit(self, batches: Batches) -> None:
-        from curate.export.writer import export_dataset
+        from curate.export.writer import export_stream
 
-        frames = [b for b in batches() if b.height]
-        records = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
         o = self.options
-        info = export_dataset(records, self.out_dir(self._run_dir or Path(".")), layout=o.layout,
-                              fractions=o.splits, seed=self._seed if o.seed is None else o.seed,
-                              shard_mb=o.shard_mb, stratify=o.stratify, by_cluster=o.group_by_cluster,
-                              arrow=o.arrow, overwrite=True)
+        info, self._split_of = export_stream(
+            batches, self.out_dir(self._run_dir or Path(".")), layout=o.layout, fractions=o.splits,
+            seed=self._seed if o.seed is None else o.seed, shard_mb=o.shard_mb, stratify=o.stratify,
+            by_cluster=o.group_by_cluster, arrow=o.arrow, overwrite=True)
         # a figure, not a count: fit runs again on resume and must not add to itself
         self.stats.figures["split_records"] = dict(info.splits)
-        self._split_of = {}
-        for name in info.splits:
-            for path in (p for p in info.files if p.startswith(f"data/{name}-")):
-                part = pl.read_parquet(self.out_dir(self._run_dir or Path(".")) / path, columns=["id"])
-                self._split_of.update(dict.fromkeys(part.get_column("id").to_list(), name))
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
-        split = batch.get_column("id").replace_strict(self._split_of, default=None, return_dtype=pl.Utf8)
-        return batch.with_columns(split.alias("split"))
+        if self._split_of is None:  # not fitted: no split known
+            return batch.with_columns(pl.lit(None, dtype=pl.Utf8).alias("split"))
+        return batch.with_columns(self._split_of.lookup(batch.get_column("id")).alias("split"))
 
     def after_run(self, run_dir: Path, stats: dict) -> None:
         o = self.options

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,9 +27,9 @@ import polars as pl
 
 from curate.errors import ConfigError
 from curate.export.layouts import check_layout, to_layout
-from curate.export.split import assign_splits, check_fractions
-from curate.io.writers import write_frame, write_json
-
+from curate.export.split import SplitPlan, check_fractions, plan_splits
+from curate.io.writers import write_json
+from curate.step import Batches
 
 
 @dataclass
@@ -48,17 +50,62 @@ class ExportInfo:
         return dict(self.__dict__)
 
 
-def _shards(df: pl.DataFrame, shard_mb: float) -> list[pl.DataFrame]:
-    """Cut `df` into about-equal row ranges of roughly `shard_mb` MB (in-memory size as the estimate)."""
-    n = max(1, math.ceil(df.estimated_size("mb") / shard_mb)) if df.height else 1
-    n = min(n, max(df.height, 1))
-    step = math.ceil(df.height / n) if df.height else 0
-    return [df.slice(i * step, step) for i in range(n)]
+class _ShardSink:
+    """One split's rows → Parquet files of about `limit` bytes (in-memory size as the estimate).
+
+    Files get temporary names while written (``data/.tmp-train-00000.parquet``, hidden from `datasets`);
+    ``finish`` renames them to ``data/train-00000-of-00003.parquet`` once the count is known."""
+
+    def __init__(self, data: Path, split: str, schema, limit: float):
+        self.data, self.split, self.schema, self.limit = data, split, schema, limit
+        self.tmp: list[Path] = []
+        self._writer = None
+        self._size = 0.0
+
+    def _open(self):
+        import pyarrow.parquet as pq
+
+        path = self.data / f".tmp-{self.split}-{len(self.tmp):05d}.parquet"
+        self.tmp.append(path)
+        self._size = 0.0
+        self._writer = pq.ParquetWriter(path, self.schema, compression="zstd")
+        return self._writer
+
+    def _close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def write(self, df: pl.DataFrame) -> None:
+        """Append `df`, cutting it where the current file reaches the limit (so one big frame still shards)."""
+        per_row = df.estimated_size() / df.height if df.height else 0.0
+        while df.height:
+            take = min(df.height, max(1, math.ceil((self.limit - self._size) / per_row))) if per_row else df.height
+            table = df.slice(0, take).to_arrow()
+            (self._writer or self._open()).write_table(table if table.schema == self.schema
+                                                       else table.cast(self.schema))
+            self._size += take * per_row
+            df = df.slice(take)
+            if self._size >= self.limit:
+                self._close()
+
+    def finish(self) -> list[str]:
+        """Close the last file and give every file its final ``-of-`` name; returns them relative to OUT."""
+        self._close()
+        if not self.tmp:  # an empty split still gets one (empty) shard, so every split has a file
+            self._open().close()
+            self._writer = None
+        names = []
+        for i, path in enumerate(self.tmp):
+            rel = f"data/{self.split}-{i:05d}-of-{len(self.tmp):05d}.parquet"
+            os.replace(path, self.data.parent / rel)
+            names.append(rel)
+        return names
 
 
 def _clear(out: Path) -> None:
     """Remove what an earlier export wrote here (only our own parts, never unknown files)."""
-    for p in ("data", "plots"):
+    for p in ("data", "plots", ".arrow-cache"):
         shutil.rmtree(out / p, ignore_errors=True)
     if (out / "dataset_dict.json").exists():
         for name in json.loads((out / "dataset_dict.json").read_text()).get("splits", []):
@@ -68,53 +115,107 @@ def _clear(out: Path) -> None:
         (out / f).unlink(missing_ok=True)
 
 
-def export_dataset(records: pl.DataFrame, out: str | Path, layout: str = "trl",
-                   fractions: dict[str, float] | None = None, seed: int = 0, shard_mb: float = 256.0,
-                   stratify: str | None = "source", by_cluster: bool = True, arrow: bool = True,
-                   overwrite: bool = False, source_digest: str | None = None) -> ExportInfo:
-    """Split `records` (curate's pair schema), convert them to `layout` and write the folder above."""
+def _prepare(out: Path, layout: str, fractions: dict[str, float] | None, shard_mb: float,
+             overwrite: bool) -> dict[str, float]:
     check_layout(layout)
     fractions = check_fractions(fractions or {"train": 0.9, "test": 0.1})
     if shard_mb <= 0:
         raise ConfigError(f"shard_mb must be positive, got {shard_mb}")
-    out = Path(out)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise ConfigError(f"{out} is not empty; pass --overwrite (overwrite=True) to replace the export")
         _clear(out)
-    out.mkdir(parents=True, exist_ok=True)
-    split = assign_splits(records, fractions, seed=seed, stratify=stratify, by_cluster=by_cluster)
-    rows = to_layout(records, layout).with_columns(split)
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    return fractions
+
+
+def _layout_schema(schemas: set) -> pl.DataFrame:
+    """An empty frame with every batch's layout columns, each at its common type (like a relaxed concat)."""
+    frames = [pl.DataFrame(schema=dict(s)) for s in schemas]
+    return pl.concat(frames, how="diagonal_relaxed").clear() if frames else pl.DataFrame()
+
+
+def export_stream(batches: Batches, out: str | Path, layout: str = "trl",
+                  fractions: dict[str, float] | None = None, seed: int = 0, shard_mb: float = 256.0,
+                  stratify: str | None = "source", by_cluster: bool = True, arrow: bool = True,
+                  overwrite: bool = False, source_digest: str | None = None) -> tuple[ExportInfo, SplitPlan]:
+    """Export the records `batches()` yields (called twice) in two passes, holding one batch at a time.
+
+    Pass 1 keeps only the split keys (curate.export.split.plan_splits) and each batch's layout schema;
+    pass 2 converts each batch to `layout` and appends its rows to its split's Parquet shards. Returns
+    what was written and the id → split plan."""
+    out = Path(out)
+    fractions = _prepare(out, layout, fractions, shard_mb, overwrite)
+    schemas: set = set()
+
+    def keyed():  # pass 1 also notes the layout schema of each batch, so every shard gets the same one
+        for b in batches():
+            if b.height:  # an empty jsonl shard has no columns at all
+                schemas.add(tuple(to_layout(b.clear(), layout).schema.items()))
+            yield b
+
+    plan = plan_splits(keyed, fractions, seed=seed, stratify=stratify, by_cluster=by_cluster)
+    target = _layout_schema(schemas)
+    schema = target.to_arrow().schema
+    sinks = {name: _ShardSink(out / "data", name, schema, shard_mb * 1024 ** 2) for name in fractions}
+    sources: dict[str, Counter] = {name: Counter() for name in fractions}
+    counts = dict.fromkeys(fractions, 0)
+    for batch in batches():
+        if not batch.height:
+            continue
+        rows = pl.concat([target, to_layout(batch, layout)], how="diagonal_relaxed").select(target.columns)
+        split = plan.lookup(batch.get_column("id"))
+        for name in fractions:
+            part = rows.filter(split == name)
+            if part.height:
+                sinks[name].write(part)
+                counts[name] += part.height
+                if "source" in part.columns:
+                    sources[name].update(dict(part.group_by("source").len().iter_rows()))
     info = ExportInfo(layout=layout, splits={}, fractions=fractions, seed=seed, stratify=stratify,
-                      grouped_by=["prompt"] + (["cluster_id"] if by_cluster and "cluster_id" in records.columns
-                                               else []),
+                      grouped_by=["prompt"] + (["cluster_id"] if plan.has_cluster else []),
                       source_digest=source_digest)
-    frames = {}
-    for name in fractions:
-        part = rows.filter(pl.col("split") == name).drop("split")
-        frames[name] = part
-        info.splits[name] = part.height
-        if "source" in part.columns:
-            info.sources[name] = dict(part.group_by("source").len().sort("source").iter_rows())
-        shards = _shards(part, shard_mb)
-        for i, shard in enumerate(shards):
-            rel = f"data/{name}-{i:05d}-of-{len(shards):05d}.parquet"
-            write_frame(shard, out / rel)
-            info.files.append(rel)
+    for name, sink in sinks.items():
+        info.files += sink.finish()
+        info.splits[name] = counts[name]
+        if "source" in target.columns:  # nulls first, as polars sorts them
+            info.sources[name] = dict(sorted(sources[name].items(), key=lambda kv: (kv[0] is not None, kv[0] or "")))
     if arrow:
-        _save_arrow(frames, out)
+        _save_arrow(out, {name: [f for f in info.files if f.startswith(f"data/{name}-")] for name in fractions},
+                    info.splits, schema)
     write_json(info.to_dict(), out / "export.json")
+    return info, plan
+
+
+def export_dataset(records: pl.DataFrame, out: str | Path, layout: str = "trl",
+                   fractions: dict[str, float] | None = None, seed: int = 0, shard_mb: float = 256.0,
+                   stratify: str | None = "source", by_cluster: bool = True, arrow: bool = True,
+                   overwrite: bool = False, source_digest: str | None = None) -> ExportInfo:
+    """Split `records` (curate's pair schema), convert them to `layout` and write the folder above.
+
+    A thin wrapper over export_stream for a frame already in memory."""
+    info, _ = export_stream(lambda: iter([records]), out, layout=layout, fractions=fractions, seed=seed,
+                            shard_mb=shard_mb, stratify=stratify, by_cluster=by_cluster, arrow=arrow,
+                            overwrite=overwrite, source_digest=source_digest)
     return info
 
 
-def _save_arrow(frames: dict[str, pl.DataFrame], out: Path) -> None:
+def _save_arrow(out: Path, files: dict[str, list[str]], rows: dict[str, int], schema) -> None:
+    """The `save_to_disk` copy, built from the Parquet shards through an arrow cache (memory-mapped, not
+    loaded) in OUT/.arrow-cache, which is removed afterwards."""
     import datasets
     from datasets import Dataset, DatasetDict
 
+    cache = out / ".arrow-cache"
     bars = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()  # one bar per split per export is noise in a pipeline's output
     try:
-        DatasetDict({k: Dataset(v.to_arrow()) for k, v in frames.items()}).save_to_disk(str(out))
+        # an empty split cannot come through the Parquet builder ("corresponds to no data"): built directly
+        parts = {k: Dataset.from_parquet([str(out / f) for f in v], cache_dir=str(cache)) if rows[k]
+                 else Dataset(schema.empty_table()) for k, v in files.items()}
+        DatasetDict(parts).save_to_disk(str(out))
+        del parts
     finally:
+        shutil.rmtree(cache, ignore_errors=True)
         if bars:
             datasets.enable_progress_bars()
