@@ -57,3 +57,19 @@ def test_cuda_requested_without_gpu_says_what_to_install():
         pytest.skip("a GPU is present")
     with pytest.raises(BackendError, match="faiss-gpu"):
         FaissIndex(8, device="cuda")
+
+
+def test_faiss_ivf_regrows_its_lists_as_it_grows():
+    rng = np.random.default_rng(0)
+    idx = FaissIndex(dim=16, ivf_threshold=400, nprobe=64)
+    data = rng.normal(size=(4000, 16)).astype(np.float32)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    nlists = []
+    for i in range(0, len(data), 200):
+        idx.add(data[i:i + 200])
+        nlists.append(idx.nlist)
+    assert idx.ntotal == 4000 and idx.kind == "ivf"
+    # trained at 400 vectors, then again at >= 1,600: more lists for the bigger index
+    assert nlists[1] is not None and nlists[-1] > nlists[1]
+    sims, ids = idx.search(data[:50], 1)
+    assert (ids[:, 0] == np.arange(50)).all() and np.allclose(sims[:, 0], 1.0, atol=1e-5)

@@ -42,6 +42,11 @@ class FaissIndex(VectorIndex):
         if pq_m is not None and dim % pq_m:
             raise ConfigError(f"faiss index: pq_m={pq_m} must divide the vector dimension {dim}")
         self.ivf_threshold, self.nlist, self.nprobe, self.pq_m = ivf_threshold, nlist, nprobe, pq_m
+        # with nlist chosen automatically the index retrains (4·sqrt(N) lists) each time it has grown
+        # REGROW-fold since the last training: a fixed list count makes every list, and so every
+        # query, grow linearly with N, which turns a streaming dedup quadratic
+        self.auto_nlist = nlist is None
+        self.trained_on = 0
         self.gpu_id = gpu_id
         if device == "cuda" and not gpu_available():
             raise BackendError("faiss index: device 'cuda' asked for, but faiss has no GPU support or sees no GPU; "
@@ -68,9 +73,14 @@ class FaissIndex(VectorIndex):
     def ntotal(self) -> int:
         return int(self._index.ntotal)
 
+    REGROW = 4
+
     def _add(self, vecs: np.ndarray) -> None:
-        if self.kind == "flat" and self.ntotal + len(vecs) >= self.ivf_threshold:
+        grown = self.ntotal + len(vecs)
+        if self.kind == "flat" and grown >= self.ivf_threshold:
             self._switch_to_ivf(vecs)
+        elif self.kind != "flat" and self.auto_nlist and grown >= self.REGROW * max(self.trained_on, 1):
+            self._switch_to_ivf(vecs)  # amortised: the vectors re-added add up to a third of N
         else:
             self._index.add(vecs)
 
@@ -80,15 +90,19 @@ class FaissIndex(VectorIndex):
     def _switch_to_ivf(self, new: np.ndarray) -> None:
         """Train an IVF index on every vector seen so far plus `new`, then hold them all in it."""
         faiss = _faiss()
-        old = self._index.reconstruct_n(0, self.ntotal) if self.ntotal else np.zeros((0, self.dim), np.float32)
+        source = self._to_cpu()
+        if self.kind != "flat":  # IVF vectors can be read back only through a direct map (built here)
+            faiss.extract_index_ivf(source).make_direct_map()
+        old = source.reconstruct_n(0, self.ntotal) if self.ntotal else np.zeros((0, self.dim), np.float32)
         data = np.ascontiguousarray(np.concatenate([old, new]), dtype=np.float32)
         # ~4·sqrt(N) lists, and at least 39 training points per list (faiss warns below that)
-        nlist = self.nlist or max(1, min(int(4 * math.sqrt(len(data))), len(data) // 39))
+        nlist = (self.nlist if not self.auto_nlist else None) or max(1, min(int(4 * math.sqrt(len(data))),
+                                                                           len(data) // 39))
         cpu = self._empty_ivf(nlist)
-        index = self._to_device(cpu)  # train on the device that will search
-        index.train(data)
-        index.add(data)
-        self._index, self.kind, self.nlist = index, ("ivfpq" if self.pq_m else "ivf"), nlist
+        cpu.train(data)
+        cpu.add(data)
+        self._index = self._to_device(cpu)
+        self.kind, self.nlist, self.trained_on = ("ivfpq" if self.pq_m else "ivf"), nlist, len(data)
         self._set_nprobe()
 
     def _empty_ivf(self, nlist: int) -> Any:
@@ -116,7 +130,8 @@ class FaissIndex(VectorIndex):
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         _faiss().write_index(self._to_cpu(), str(directory / "index.faiss"))
-        (directory / "index.json").write_text(json.dumps({"kind": self.kind, "nlist": self.nlist, "dim": self.dim}))
+        (directory / "index.json").write_text(json.dumps({"kind": self.kind, "nlist": self.nlist, "dim": self.dim,
+                                                          "trained_on": self.trained_on}))
 
     def load(self, directory: Path) -> None:
         directory = Path(directory)
@@ -126,6 +141,7 @@ class FaissIndex(VectorIndex):
                                f"embeds {self.dim}-d ones; resume with the same embedding model")
         self._index = self._to_device(_faiss().read_index(str(directory / "index.faiss")))
         self.kind, self.nlist = meta["kind"], meta["nlist"]
+        self.trained_on = meta.get("trained_on", self.ntotal)
         self._set_nprobe()
 
     def describe(self) -> dict[str, Any]:
