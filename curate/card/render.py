@@ -96,20 +96,41 @@ def _description(report: dict) -> str:
     return desc or "A preference dataset for reward-model and DPO training."
 
 
+# the record columns the card's figures read (curate/card/data_figures.py, plots.py); prompts,
+# metadata, provenance and the votes' raw replies are most of a run's bytes and are not needed
+CARD_COLUMNS = ("id", "chosen", "rejected", "source", "strength", "p_chosen", "decision", "cluster_id", "votes")
+
+
+def card_records(run_dir: Path) -> pl.DataFrame:
+    """The run's records, only the columns the card reads (votes without their raw text)."""
+    from curate.io.writers import read_records, shard_files
+
+    if not (run_dir / "data").is_dir():
+        return pl.DataFrame()
+    files = shard_files(run_dir)
+    if any(f.suffix != ".parquet" for f in files):
+        records = read_records(run_dir)
+        return records.select([c for c in CARD_COLUMNS if c in records.columns])
+    lf = pl.scan_parquet(files)
+    names = lf.collect_schema().names()
+    cols = [pl.col("votes").list.eval(pl.struct(pl.element().struct.field("voter"),
+                                                pl.element().struct.field("p_chosen"))).alias("votes")
+            if c == "votes" else pl.col(c) for c in CARD_COLUMNS if c in names]
+    return lf.select(cols).collect()
+
+
 def write_card(run_dir: str | Path, out: str | Path, records: pl.DataFrame | None = None,
                export_info: dict | None = None, **card_options: Any) -> Path:
     """Write OUT/README.md, OUT/plots/*.png and OUT/curation_report.json for the run in `run_dir`.
 
     If OUT holds an export (export.json), the card describes its layout and splits.
     """
-    from curate.io.writers import read_records
-
     run_dir, out = Path(run_dir), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if export_info is None and (out / "export.json").exists():
         export_info = json.loads((out / "export.json").read_text(encoding="utf-8"))
     if records is None:
-        records = read_records(run_dir) if (run_dir / "data").is_dir() else pl.DataFrame()
+        records = card_records(run_dir)
     report = build_report(run_dir, records, export_info)
     plots = make_plots(report, records, out)
     write_json(report, out / "curation_report.json")
