@@ -3,7 +3,6 @@ multi-aspect rating judge, all against scripted fake LLMs (and the fake embedder
 
 import json
 
-import polars as pl
 import pytest
 
 from conftest_judge import FAKE, ctx_with_llm, tag_script

@@ -34,14 +34,14 @@ records, the annotator queue (``/me/datasets/{id}/records``).
 # no `from __future__ import annotations`: FastAPI resolves the handlers' annotations at runtime
 import contextlib
 import secrets
-import socket
 import threading
-import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterator
+
+from curate.localserver import ThreadedServer
 
 SETTINGS_KINDS = ("fields", "questions", "metadata-properties", "vectors-settings")
 
@@ -487,34 +487,18 @@ class ArgillaStandin:
             return [self.state.records[r] for r in self.state.order[ds["id"]]]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serve_argilla(api_key: str = "argilla.apikey") -> Iterator[ArgillaStandin]:
     """Run the stand-in on 127.0.0.1 (a free port) in a thread; ``api_key`` is the owner's key."""
     from curate.errors import require
 
-    uvicorn = require("uvicorn", "ui", "the Argilla stand-in")
     require("fastapi", "ui", "the Argilla stand-in")
     state = ArgillaState(api_key)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(state), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started:
-        if time.time() > deadline or not thread.is_alive():
-            raise RuntimeError("the Argilla stand-in did not start")
-        time.sleep(0.02)
-    standin = ArgillaStandin(url=f"http://127.0.0.1:{port}", state=state)
+    server = ThreadedServer(create_app(state), name="Argilla stand-in").start()
+    standin = ArgillaStandin(url=server.url, state=state)
     try:
         yield standin
     finally:
         if standin._http is not None:
             standin._http.close()
-        server.should_exit = True
-        thread.join(timeout=10)
+        server.stop()

@@ -28,12 +28,12 @@ import base64
 import contextlib
 import hashlib
 import json
-import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
+
+from curate.localserver import ThreadedServer
 
 LFS_SUFFIXES = (".parquet", ".png", ".arrow", ".jpg", ".gz", ".zip")
 PREFIX = {"dataset": "datasets/", "space": "spaces/", "model": ""}
@@ -200,30 +200,12 @@ class Standin:
     state: HubState
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serve_standin(root: str | Path, token: str | None = None) -> Iterator[Standin]:
     """Run the stand-in on 127.0.0.1 (a free port) in a thread for the duration of the block."""
-    import uvicorn
-
     state = HubState()
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(root, token, state), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not server.started:
-        if time.time() > deadline or not thread.is_alive():
-            raise RuntimeError("the Hub stand-in did not start")
-        time.sleep(0.02)
+    server = ThreadedServer(create_app(root, token, state), name="Hub stand-in").start(timeout_s=20)
     try:
-        yield Standin(url=f"http://127.0.0.1:{port}", state=state)
+        yield Standin(url=server.url, state=state)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        server.stop()

@@ -18,21 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 import threading
 import time
 from collections import Counter
 from typing import Sequence
 
 from curate.llm.base import LLM, ChatRequest, GenParams, request_key
+from curate.localserver import ThreadedServer, free_port
 
 FAULTS = ("500", "429", "timeout", "garbage")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _params(body: dict) -> GenParams:
@@ -61,8 +55,7 @@ class TestServer:
         self.served: Counter = Counter()
         self._gen_lock = threading.Lock()  # one generation at a time: in-process models are not thread-safe
         self._lock = threading.Lock()  # counters and the fault draw
-        self._server = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
 
     @property
     def base_url(self) -> str:
@@ -122,24 +115,13 @@ class TestServer:
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> "TestServer":
-        import uvicorn
-
-        config = uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="warning",
-                                access_log=False, timeout_keep_alive=30)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.time() + 30
-        while not self._server.started:
-            if time.time() > deadline or not self._thread.is_alive():
-                raise RuntimeError(f"test server did not start on port {self.port}")
-            time.sleep(0.02)
+        self._server = ThreadedServer(self.app(), self.port, "test server", access_log=False,
+                                      timeout_keep_alive=30).start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
+            self._server.stop()
 
     def __enter__(self) -> "TestServer":
         return self.start()
@@ -163,7 +145,7 @@ def main() -> None:  # pragma: no cover - manual use
     srv = TestServer(llm, port=a.port, fail_rate=a.fail_rate).start()
     print(f"serving {llm.model} at {srv.base_url}; Ctrl-C stops", flush=True)
     try:
-        srv._thread.join()
+        srv._server.join()
     except KeyboardInterrupt:
         srv.stop()
 
