@@ -14,29 +14,27 @@ from pydantic import Field
 
 from curate.context import RunContext
 from curate.errors import SchemaError
+from curate.judge.options import LLMCallOptions
 from curate.judge.parse import parse_verdict
 from curate.judge.prompts import PromptTemplate, truncate
 from curate.judge.schemas import verdict_schema
 from curate.judge.swap import CONSISTENT_OUTCOMES, INCONSISTENT_OUTCOMES, combine
-from curate.llm.base import ChatRequest, GenParams
-from curate.llm.config import LLMConfig, build_llm
+from curate.llm.base import ChatRequest
+from curate.llm.config import build_llm
 from curate.registry import STEPS
 from curate.schema import add_votes, render_prompt
-from curate.step import Options, Step
+from curate.step import Step
 
 DEFAULT_SYSTEM = "You are an impartial judge of AI assistant responses. You answer only in JSON."
 
 
-class JudgeOptions(Options):
-    llm: LLMConfig = Field(default_factory=LLMConfig, description="the judge model (backend, model, ...)")
+class JudgeOptions(LLMCallOptions):
     template: str = Field("pairwise.j2", description="built-in template name or path to your own .j2 file")
     system: str | None = Field(DEFAULT_SYSTEM, description="system message sent before the template's text")
     voter: str | None = Field(None, description="voter id in the votes column (default: judge:<model>)")
     confidence: float = Field(0.3, gt=0, le=0.5,
                               description="p_chosen = 0.5 ± this when both orders agree (half when one order ties)")
-    temperature: float = Field(0.0, ge=0, description="sampling temperature of the judge")
     max_tokens: int = Field(256, ge=1, description="reply length limit")
-    json_mode: bool = Field(True, description="ask the backend for a JSON object (structured output)")
     max_response_chars: int = Field(6000, ge=100, description="responses longer than this are cut in the prompt")
 
 
@@ -65,9 +63,7 @@ class PairwiseJudge(Step):
         self.llm = build_llm(o.llm, ctx)
         self.template = PromptTemplate(o.template)
         self.voter = o.voter or f"{self.voter_prefix}:{o.llm.model or o.llm.backend}"
-        self.params = GenParams(temperature=o.temperature, max_tokens=o.max_tokens, seed=ctx.seed,
-                                response_format="json" if o.json_mode else None,
-                                json_schema=verdict_schema() if o.json_mode else None)
+        self.params = o.gen_params(ctx.seed, verdict_schema())
 
     # ------------------------------------------------------------ hooks for subclasses
     def row_variables(self, row: dict) -> tuple[dict[str, Any] | None, str | None]:

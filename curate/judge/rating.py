@@ -11,14 +11,15 @@ from pydantic import Field
 
 from curate.context import RunContext
 from curate.errors import ConfigError
+from curate.judge.options import LLMCallOptions
 from curate.judge.parse import parse_ratings
 from curate.judge.prompts import PromptTemplate, truncate
 from curate.judge.schemas import ratings_schema
-from curate.llm.base import ChatRequest, GenParams
-from curate.llm.config import LLMConfig, build_llm
+from curate.llm.base import ChatRequest
+from curate.llm.config import build_llm
 from curate.registry import STEPS
 from curate.schema import RESPONSE, render_prompt
-from curate.step import Options, Step
+from curate.step import Step
 
 ASPECTS = {
     "helpfulness": "does it solve the user's problem with useful, relevant, complete content",
@@ -28,8 +29,7 @@ ASPECTS = {
 }
 
 
-class RatingOptions(Options):
-    llm: LLMConfig = Field(default_factory=LLMConfig, description="the rating model (backend, model, ...)")
+class RatingOptions(LLMCallOptions):
     aspects: list[str] = Field(list(ASPECTS), min_length=1,
                                description=f"aspects to rate; built-in descriptions: {', '.join(ASPECTS)}")
     descriptions: dict[str, str] = Field(default_factory=dict,
@@ -38,9 +38,7 @@ class RatingOptions(Options):
     template: str = Field("rating.j2", description="built-in template name or path to your own .j2 file")
     system: str | None = Field("You are a careful grader of AI assistant responses. You answer only in JSON.",
                                description="system message sent before the template's text")
-    temperature: float = Field(0.0, ge=0, description="sampling temperature")
     max_tokens: int = Field(200, ge=1, description="reply length limit")
-    json_mode: bool = Field(True, description="ask the backend for a JSON object (structured output)")
     max_response_chars: int = Field(6000, ge=100, description="responses longer than this are cut in the prompt")
 
 
@@ -72,9 +70,7 @@ class RateResponses(Step):
         self.llm = build_llm(o.llm, ctx)
         self.template = PromptTemplate(o.template)
         self.model_name = o.llm.model or o.llm.backend
-        self.params = GenParams(temperature=o.temperature, max_tokens=o.max_tokens, seed=ctx.seed,
-                                response_format="json" if o.json_mode else None,
-                                json_schema=ratings_schema(list(self.aspects), o.scale) if o.json_mode else None)
+        self.params = o.gen_params(ctx.seed, ratings_schema(list(self.aspects), o.scale))
         self.example = json.dumps({a: 1 for a in self.aspects})
 
     def _request(self, prompt: list[dict], text: str, tag: str) -> ChatRequest:

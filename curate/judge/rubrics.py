@@ -20,26 +20,24 @@ from pydantic import Field
 
 from curate.context import RunContext
 from curate.embed.config import EmbedConfig, build_embedder
+from curate.judge.options import LLMCallOptions
 from curate.judge.parse import parse_rubric
 from curate.judge.prompts import PromptTemplate
 from curate.judge.schemas import rubric_schema
 from curate.judge.rubric_set import RubricSet
-from curate.llm.base import ChatRequest, GenParams
-from curate.llm.config import LLMConfig, build_llm
+from curate.llm.base import ChatRequest
+from curate.llm.config import build_llm
 from curate.registry import STEPS
 from curate.schema import prompt_id, render_prompt
-from curate.step import Options, Step
+from curate.step import Step
 
 
-class RubricOptions(Options):
-    llm: LLMConfig = Field(default_factory=LLMConfig, description="the model that writes the criteria")
+class RubricOptions(LLMCallOptions):
     template: str = Field("rubric_extract.j2", description="built-in template name or path to your own .j2 file")
     system: str | None = Field("You write precise grading rubrics. You answer only in JSON.",
                                description="system message sent before the template's text")
     max_criteria: int = Field(5, ge=1, le=20, description="at most this many must-do and penalise items each")
-    temperature: float = Field(0.0, ge=0, description="sampling temperature")
     max_tokens: int = Field(400, ge=1, description="reply length limit")
-    json_mode: bool = Field(True, description="ask the backend for a JSON object (structured output)")
     embedder: EmbedConfig = Field(default_factory=EmbedConfig,
                                   description="embedder used to merge near-duplicate criteria")
     merge_threshold: float = Field(0.85, gt=0, le=1,
@@ -74,9 +72,7 @@ class ExtractRubrics(Step):
         o = self.options
         self.llm = build_llm(o.llm, ctx)
         self.template = PromptTemplate(o.template)
-        self.params = GenParams(temperature=o.temperature, max_tokens=o.max_tokens, seed=ctx.seed,
-                                response_format="json" if o.json_mode else None,
-                                json_schema=rubric_schema(o.max_criteria) if o.json_mode else None)
+        self.params = o.gen_params(ctx.seed, rubric_schema(o.max_criteria))
         self.embedder = build_embedder(o.embedder, ctx)
         self.run_dir = ctx.run_dir
 
