@@ -31,7 +31,7 @@ class _Model(BaseModel):
 
 class InputConfig(_Model):
     path: str | list[str] = Field(description="file, glob, folder, list of files, or a Hugging Face dataset id")
-    type: Literal["auto", "jsonl", "parquet", "csv", "hf"] = "auto"
+    type: Literal["auto", "jsonl", "parquet", "csv", "text", "hf"] = "auto"
     format: str = Field("auto", description="layout adapter: auto, hh, trl, ultrafeedback, helpsteer2, mapping, ...")
     columns: dict[str, str] | None = Field(None, description="for format 'mapping': prompt/chosen/rejected/system")
     format_options: dict[str, Any] = Field(default_factory=dict)

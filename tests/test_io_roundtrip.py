@@ -91,3 +91,14 @@ def test_limit_and_batching(tmp_path):
     r = Reader(str(path), batch_size=2, limit=5)
     sizes = [b.frame.height for b in r.batches()]
     assert sizes == [2, 2, 1]
+
+
+def test_text_file_of_prompts_becomes_candidates(tmp_path):
+    path = tmp_path / "prompts.txt"
+    path.write_bytes("Write a haiku about rain.\n\n  Explain DNS briefly.  \n".encode() + b"bad \xff byte\n")
+    batches = list(Reader(str(path), format="prompts").batches())
+    df = batches[0].frame
+    assert df.get_column("prompt").to_list() == [[{"role": "user", "content": "Write a haiku about rain."}],
+                                                 [{"role": "user", "content": "Explain DNS briefly."}]]
+    assert df.get_column("responses").to_list() == [[], []]
+    assert [(q["line"], q["reason"]) for q in batches[0].quarantined] == [(4, "non_utf8")]

@@ -4,8 +4,9 @@ A source yields ``Row(file, line, value, raw, error)``: ``value`` is the parsed 
 says why the row could not be parsed (invalid JSON, not UTF-8, not an object). Parse errors are
 rows too, so the reader can quarantine them with their line number and go on.
 
-Supported: JSONL (plain or .gz), Parquet, CSV, and Hugging Face ``datasets`` (a folder written by
-``save_to_disk``, any path ``load_dataset`` reads, or a Hub id, streamed).
+Supported: JSONL (plain or .gz), Parquet, CSV, plain text (one prompt per line, ``.txt``) and Hugging
+Face ``datasets`` (a folder written by ``save_to_disk``, any path ``load_dataset`` reads, or a Hub id,
+streamed).
 """
 
 from __future__ import annotations
@@ -161,6 +162,28 @@ class ParquetSource(Source):
                     yield Row(path, n, value=value)
 
 
+class TextSource(Source):
+    """Plain text, one prompt per line (``.txt``): each non-blank line becomes {"prompt": line}."""
+
+    def __init__(self, paths: list[str]):
+        super().__init__(paths)
+        self.total = sum(os.path.getsize(p) for p in paths)
+
+    def __iter__(self) -> Iterator[Row]:
+        for path in self.paths:
+            with open(path, "rb") as fh:
+                for lineno, raw in enumerate(fh, 1):
+                    self.done += len(raw)
+                    try:
+                        line = raw.decode("utf-8").strip()
+                    except UnicodeDecodeError as e:
+                        yield Row(path, lineno, raw=_raw_text(raw),
+                                  error=RecordError("non_utf8", f"byte {e.start} is not valid UTF-8"))
+                        continue
+                    if line:
+                        yield Row(path, lineno, value={"prompt": line})
+
+
 class CsvSource(Source):
     """CSV with a header row. Cells holding JSON arrays/objects (message lists) are decoded."""
 
@@ -256,7 +279,7 @@ def expand(path: str | list[str]) -> list[str]:
         if any(ch in p for ch in "*?["):
             out.extend(sorted(glob.glob(p)))
         elif os.path.isdir(p) and not _is_hf_dir(p):
-            out.extend(sorted(str(f) for f in Path(p).iterdir() if detect_type(str(f)) in ("jsonl", "parquet", "csv")))
+            out.extend(sorted(str(f) for f in Path(p).iterdir() if detect_type(str(f)) in ("jsonl", "parquet", "csv", "text")))
         else:
             out.append(p)
     return out
@@ -269,7 +292,7 @@ def _is_hf_dir(p: str) -> bool:
 def detect_type(path: str) -> str:
     name = path.lower()
     for ext, kind in ((".jsonl", "jsonl"), (".jsonl.gz", "jsonl"), (".json", "jsonl"), (".json.gz", "jsonl"),
-                      (".ndjson", "jsonl"), (".parquet", "parquet"), (".csv", "csv")):
+                      (".ndjson", "jsonl"), (".parquet", "parquet"), (".csv", "csv"), (".txt", "text")):
         if name.endswith(ext):
             return kind
     return "hf"
@@ -293,6 +316,8 @@ def open_source(path: str | list[str], type: str = "auto", split: str = "train",
         return ParquetSource(paths)
     if kind == "csv":
         return CsvSource(paths)
+    if kind == "text":
+        return TextSource(paths)
     if kind == "hf":
         return HFSource(paths[0], split=split, name=name)
-    raise InputError(f"unknown input type '{type}'; use jsonl, parquet, csv or hf")
+    raise InputError(f"unknown input type '{type}'; use jsonl, parquet, csv, text or hf")
