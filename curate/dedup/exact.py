@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from curate.dedup.bookkeeping import count_new_clusters, dedup_summary
 from curate.dedup.rule import rank_order
 from curate.dedup.text import Normalise, normalised, pair_text, prompt_view, stable_hashes
 from curate.registry import STEPS
@@ -77,10 +78,7 @@ class ExactDedup(Step):
 
     def _split(self, out: pl.DataFrame) -> pl.DataFrame:
         counts = out.filter(pl.col("kept_id").is_not_null()).group_by("kept_id").len()
-        for rid in counts["kept_id"].to_list():
-            if rid not in self._has_dups:
-                self._has_dups.add(rid)
-                self.stats.count("clusters")
+        count_new_clusters(counts["kept_id"].to_list(), self._has_dups, self.stats)
         self._examples(out)
         for r in REASONS.values():
             out = self.drop(out, pl.col("_reason_").eq_missing(r), r)
@@ -101,9 +99,7 @@ class ExactDedup(Step):
                        "text": row["text"]})
 
     def summary(self) -> dict[str, Any]:
-        removed = sum(self.stats.dropped.values())
-        return {"clusters": self.stats.counts.get("clusters", 0), "removed": removed,
-                "duplicate_rate": round(removed / self.stats.records_in, 4) if self.stats.records_in else 0.0}
+        return dedup_summary(self.stats)
 
     # ------------------------------------------------------------ state
     def save_state(self, directory: Path) -> None:

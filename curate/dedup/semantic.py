@@ -11,6 +11,7 @@ import polars as pl
 from pydantic import Field
 
 from curate.context import RunContext
+from curate.dedup.bookkeeping import count_new_clusters, dedup_summary
 from curate.dedup.cluster import assign_chunk
 from curate.dedup.rule import rank_order
 from curate.dedup.text import PromptView, prompt_view
@@ -172,10 +173,7 @@ class SemanticDedup(Step):
             pl.Series("dup_similarity", np.where(field >= 0, sim, np.nan), dtype=pl.Float32).fill_nan(None),
         ).with_columns(pl.coalesce("kept_id", "id").alias("cluster_id"))
         counts = out.filter(pl.col("kept_id").is_not_null()).group_by("kept_id").len()
-        for rid in counts["kept_id"].to_list():
-            if rid not in self._has_dups:
-                self._has_dups.add(rid)
-                self.stats.count("clusters")
+        count_new_clusters(counts["kept_id"].to_list(), self._has_dups, self.stats)
         self._examples(out)
         n_drop = len(self._dropped)
         for r in REASONS.values():
@@ -207,10 +205,7 @@ class SemanticDedup(Step):
         self._global = fit_global(self, batches)
 
     def summary(self) -> dict[str, Any]:
-        removed = sum(self.stats.dropped.values())
-        return {"clusters": self.stats.counts.get("clusters", 0), "removed": removed,
-                "duplicate_rate": round(removed / self.stats.records_in, 4) if self.stats.records_in else 0.0,
-                "index": self.indexes[0].describe() if self.indexes else None}
+        return {**dedup_summary(self.stats), "index": self.indexes[0].describe() if self.indexes else None}
 
     # ------------------------------------------------------------ state
     def save_state(self, directory: Path) -> None:
