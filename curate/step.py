@@ -104,13 +104,14 @@ class Step:
 
     def drop(self, batch: pl.DataFrame, mask: pl.Series | pl.Expr, reason: str) -> pl.DataFrame:
         """Remove the rows where `mask` is true, count them under `reason` and keep them aside."""
+        mask = mask.fill_null(False)  # a null would drop a row from both sides: it stays instead
         gone = batch.filter(mask)
         if gone.height:
             self.stats.dropped[reason] += gone.height
             self._dropped.append(
                 gone.with_columns(pl.lit(self.label).alias("_step"), pl.lit(reason).alias("_reason"))
             )
-        return batch.filter(~mask) if isinstance(mask, pl.Expr) else batch.filter(~mask)
+        return batch.filter(~mask)
 
     def take_dropped(self) -> list[pl.DataFrame]:
         out, self._dropped = self._dropped, []

@@ -53,26 +53,18 @@ class LengthFilter(Step):
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
         o = self.options
-        plen = batch.select(prompt_text_expr().str.len_chars()).to_series()
-        rmin = batch.select(pl.min_horizontal(pl.col("chosen").str.len_chars(),
-                                              pl.col("rejected").str.len_chars())).to_series()
-        rmax = batch.select(pl.max_horizontal(pl.col("chosen").str.len_chars(),
-                                              pl.col("rejected").str.len_chars())).to_series()
+        plen = prompt_text_expr().str.len_chars()
+        rmin = pl.min_horizontal(pl.col("chosen").str.len_chars(), pl.col("rejected").str.len_chars())
+        rmax = pl.max_horizontal(pl.col("chosen").str.len_chars(), pl.col("rejected").str.len_chars())
         checks = [("prompt_too_short", plen < o.min_prompt_chars), ("response_too_short", rmin < o.min_response_chars)]
         if o.max_prompt_chars:
             checks.append(("prompt_too_long", plen > o.max_prompt_chars))
         if o.max_response_chars:
             checks.append(("response_too_long", rmax > o.max_response_chars))
-        keep = pl.Series([True] * batch.height)
+        # applied in turn, so each record is counted under the first reason it fails
         for reason, bad in checks:
-            # each record is counted under the first reason it fails
-            batch_mask = bad & keep
-            keep = keep & ~bad
-            if batch_mask.any():
-                self.stats.dropped[reason] += int(batch_mask.sum())
-                self._dropped.append(batch.filter(batch_mask).with_columns(
-                    pl.lit(self.label).alias("_step"), pl.lit(reason).alias("_reason")))
-        return batch.filter(keep)
+            batch = self.drop(batch, bad, reason)
+        return batch
 
 
 @STEPS.register()
