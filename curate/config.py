@@ -31,7 +31,7 @@ class _Model(BaseModel):
 
 class InputConfig(_Model):
     path: str | list[str] = Field(description="file, glob, folder, list of files, or a Hugging Face dataset id")
-    type: Literal["auto", "jsonl", "parquet", "csv", "text", "hf"] = "auto"
+    type: str = Field("auto", description="auto (by file extension) or a source type from curate.io.sources.SOURCES")
     format: str = Field("auto", description="layout adapter: auto, hh, trl, ultrafeedback, helpsteer2, mapping, ...")
     columns: dict[str, str] | None = Field(None, description="for format 'mapping': prompt/chosen/rejected/system")
     format_options: dict[str, Any] = Field(default_factory=dict)
@@ -39,6 +39,15 @@ class InputConfig(_Model):
     name: str | None = Field(None, description="dataset config name (Hugging Face)")
     limit: int | None = Field(None, ge=1, description="read at most this many rows")
     source: str | None = Field(None, description="label for the records' source column (default: file name)")
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, v: str) -> str:
+        from curate.io.sources import SOURCES
+
+        if v != "auto" and v not in SOURCES:
+            raise ValueError(f"unknown input type '{v}'; use auto or one of {', '.join(SOURCES)}")
+        return v
 
 
 class OutputConfig(_Model):

@@ -133,9 +133,14 @@ def _text(value: Any, field: str) -> str:
     return value
 
 
-def _json(obj: Any) -> str:
+def _json(obj: Any, field: str = "metadata", compact: bool = True) -> str:
     # compact separators: the same text polars' struct.json_encode writes on the fast ingest path
-    return json.dumps(obj, ensure_ascii=False, default=str, separators=(",", ":"))
+    try:
+        return json.dumps(obj, ensure_ascii=False, default=str, separators=(",", ":") if compact else None)
+    except RecursionError:  # json's C encoder recurses per level; a hostile row must not end the run
+        raise RecordError("too_deep", f"{field} is nested too deeply to store as JSON") from None
+    except ValueError as e:  # circular references
+        raise RecordError("wrong_type", f"{field} cannot be stored as JSON: {e}") from None
 
 
 def make_pair(
@@ -163,7 +168,7 @@ def make_pair(
         "rejected": r,
         "source": source,
         "metadata": _json(metadata or {}),
-        "provenance": _json(provenance or []),
+        "provenance": _json(provenance or [], "provenance"),
         "votes": votes or [],
     }
 
@@ -173,7 +178,7 @@ def make_candidate(prompt: Any, responses: Iterable[dict] = (), source: str = ""
     messages = check_messages(prompt)
     resp = [
         {"text": _text(r.get("text"), "responses.text"), "model": r.get("model", "") or "",
-         "provenance": json.dumps(r.get("provenance") or {}, ensure_ascii=False),
+         "provenance": _json(r.get("provenance") or {}, "responses.provenance", compact=False),
          "score": None if r.get("score") is None else float(r["score"])}
         for r in responses
     ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Iterator
@@ -22,7 +23,8 @@ from typing import Any, Iterator
 import polars as pl
 
 from curate.errors import ConfigError, RecordError
-from curate.io.formats.base import Format, detect_format
+from curate.io.formats.base import Format, detect_format, find_format
+from curate.io.rows import JSONError, loads
 from curate.io.sources import JsonlSource, Row, Source, open_source
 from curate.registry import FORMATS
 from curate.schema import frame
@@ -49,26 +51,56 @@ class Reader:
         self.limit = limit
         self.label = source_label
         self.batch_size = batch_size
-        self._adapter: Format | None = None
+        self._adapters: dict[tuple[type, str], Format] = {}  # one per (format, file): `source` names the file
+        self._adapter: Format | None = None  # the first adapter used: it decides the fast path
         self._pending: dict | None = None  # adjacent-merge buffer for candidate formats (HelpSteer2)
         self.workers = max(1, min(4, os.cpu_count() or 1))
-        self.kind: str | None = FORMATS.get(format).kind if format != "auto" else None
+        self.kind: str | None = None
+        if format != "auto":
+            cls = FORMATS.get(format)
+            self.kind = cls.kind
+            cls(source="", **self.format_kw)  # a typo in format_options / columns fails before any row is read
 
     # ------------------------------------------------------------ adapter
     def _adapter_for(self, row: Row) -> Format:
+        """The adapter for this row: the configured format, or (``format: auto``) the one detected
+        for this very row, so a file mixing layouts (HH rows, then TRL rows) reads each row right.
+
+        Raises RecordError for a row no format detects, or one whose kind (pair / candidate) differs
+        from the rows before it; ConfigError if the first row's layout is unknown.
+        """
+        if self.format_name != "auto":
+            cls = FORMATS.get(self.format_name)
+        else:
+            cls = find_format(row.value, row.text_cells)
+            if cls is None:
+                if self._adapter is None:
+                    detect_format(row.value, row.text_cells)  # raises the ConfigError naming the formats
+                raise RecordError("unknown_layout", f"no input format detects a row with keys {sorted(row.value)[:12]}; "
+                                                    f"set input.format")
+            if self.kind is not None and cls.kind != self.kind:
+                raise RecordError("mixed_layout", f"row looks like format '{cls.name}' ({cls.kind} records) but "
+                                                  f"this input gives {self.kind} records; split the file or set input.format")
+        label = self.label or os.path.basename(row.file)
+        adapter = self._adapters.get((cls, label))
+        if adapter is None:
+            adapter = self._adapters.setdefault((cls, label), cls(source=label, **self.format_kw))
         if self._adapter is None:
-            cls = FORMATS.get(self.format_name) if self.format_name != "auto" else detect_format(row.value)
-            label = self.label or os.path.basename(row.file)
-            try:
-                self._adapter = cls(source=label, **self.format_kw)
-            except TypeError as e:
-                raise ConfigError(f"input.format_options for '{cls.name}': {e}") from e
-            self.kind = cls.kind
-        return self._adapter
+            self._adapter, self.kind = adapter, cls.kind
+        return adapter
+
+    def _convert_row(self, row: Row) -> list[dict]:
+        """One parsed row → records (RecordError for a bad one; nesting too deep is one too)."""
+        try:
+            adapter = self._adapter_for(row)
+            value = adapter.decode_cells(row.value) if row.text_cells else row.value
+            return adapter.convert(value)
+        except RecursionError:
+            raise RecordError("too_deep", "the row is nested too deeply to read") from None
 
     @staticmethod
     def _quarantine(row: Row, err: RecordError) -> dict:
-        raw = row.raw if row.raw is not None else json.dumps(row.value, ensure_ascii=False, default=str)
+        raw = row.raw if row.raw is not None else _dump(row.value)
         return {"file": row.file, "line": row.line, "reason": err.reason, "detail": err.detail, "raw": raw}
 
     # ------------------------------------------------------------ chunks of raw rows
@@ -87,8 +119,14 @@ class Reader:
         chunk: list = []
         size, budget = 0, self.limit
         for block in source.blocks():
-            if isinstance(block, Row):
+            if isinstance(block, Row):  # an error row, or a record of a JSON array: one source row
+                if budget == 0:
+                    break
                 chunk.append(block)
+                size, budget = size + 1, None if budget is None else budget - 1
+                if size == self.batch_size:
+                    yield chunk
+                    chunk, size = [], 0
                 continue
             path, first, lines = block
             pos = 0
@@ -154,27 +192,42 @@ class Reader:
         return records, bad, len(chunk)
 
     def _convert_fast(self, chunk: list) -> tuple[pl.DataFrame, list[dict], int] | None:
-        if any(isinstance(seg, Row) for seg in chunk):
+        """A chunk of JSONL lines → (records, quarantined, rows) with polars, or None for the row path.
+
+        None whenever polars would read a line differently from orjson on the row path: a lone
+        surrogate escape (polars writes NUL, orjson rejects the line), a repeated key (polars keeps
+        the first value, orjson the last), or a chunk spanning two files (records name their file).
+        """
+        if any(isinstance(seg, Row) for seg in chunk) or len({path for path, _, _ in chunk}) != 1:
             return None
         lines = [line for _, _, seg_lines in chunk for line in seg_lines]
         if b"" in lines:
             return None  # blank lines: let the row path keep exact line numbers
-        if self._adapter is None:
-            first = next((r for r in JsonlSource.parse_blocks(chunk) if r.error is None), None)
-            if first is None:
-                return None
-            self._adapter_for(first)
-        if not hasattr(self._adapter, "convert_frame"):
+        first = next((r for r in JsonlSource.parse_blocks(chunk) if r.error is None), None)
+        if first is None:
             return None
         try:
-            df = pl.read_ndjson(io.BytesIO(b"\n".join(lines)), infer_schema_length=None)
-            if df.height != len(lines):
-                return None
-            good, bad = self._adapter.convert_frame(df)
+            adapter = self._adapter_for(first)
+        except (RecordError, ConfigError):
+            return None  # the row path quarantines it, or raises the ConfigError in order
+        if not hasattr(adapter, "convert_frame"):
+            return None
+        blob = b"\n".join(lines)
+        if _disagrees(blob, lines):
+            return None
+        path, start = chunk[0][0], chunk[0][1]
+
+        def slow(i: int) -> list[dict]:  # rows outside the vectorised case, with orjson's types
+            return self._convert_row(Row(path, start + i, value=loads(lines[i])))
+
+        try:
+            df = pl.read_ndjson(io.BytesIO(blob), infer_schema_length=None)
+            if df.height != len(lines) or blob.count(b'"chosen"') + blob.count(b'"rejected"') != 2 * df.height:
+                return None  # a repeated key (or a key inside a string): orjson and polars could disagree
+            good, bad = adapter.convert_frame(df, slow)
         except Exception:  # any parse/shape problem: the row path finds and quarantines the culprit
             return None
-        where = [(path, first + k) for path, first, seg_lines in chunk for k in range(len(seg_lines))]
-        quarantined = [{"file": where[row][0], "line": where[row][1], "reason": reason, "detail": detail,
+        quarantined = [{"file": path, "line": start + row, "reason": reason, "detail": detail,
                         "raw": lines[row].decode("utf-8").rstrip("\r")} for row, reason, detail in bad.iter_rows()]
         return good, quarantined, len(lines)
 
@@ -186,12 +239,11 @@ class Reader:
                 bad.append(self._quarantine(row, row.error))
                 continue
             try:
-                adapter = self._adapter_for(row)
-                out = adapter.convert(row.value)
+                out = self._convert_row(row)
             except RecordError as err:
                 bad.append(self._quarantine(row, err))
                 continue
-            if getattr(adapter, "merge_adjacent", False):
+            if getattr(self._adapter, "merge_adjacent", False):
                 for rec in out:
                     if self._pending is not None and self._pending["id"] == rec["id"]:
                         self._pending["responses"].extend(rec["responses"])
@@ -208,3 +260,29 @@ class Reader:
 
     def progress(self) -> tuple[int, int | None, str]:
         return self.source.done, self.source.total, self.source.unit
+
+
+def _dump(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (RecursionError, ValueError):
+        return "<nested too deep to print>"
+
+
+
+
+def _disagrees(blob: bytes, lines: list[bytes]) -> bool:
+    """Whether polars would read some line differently from orjson: a lone surrogate escape.
+
+    Paired surrogates (emoji in ASCII-escaped JSON) are common and read alike, so only the lines
+    holding a surrogate escape are checked, with orjson.
+    """
+    if b"\\u" not in blob or not re.search(rb"\\u[dD][89a-fA-F]", blob):
+        return False
+    for line in lines:
+        if re.search(rb"\\u[dD][89a-fA-F]", line):
+            try:
+                loads(line)
+            except JSONError:
+                return True
+    return False

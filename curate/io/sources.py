@@ -1,171 +1,114 @@
 """Raw rows from files and datasets, each with its location, before any format is applied.
 
-A source yields ``Row(file, line, value, raw, error)``: ``value`` is the parsed dict, or ``error``
-says why the row could not be parsed (invalid JSON, not UTF-8, not an object). Parse errors are
-rows too, so the reader can quarantine them with their line number and go on.
+A source yields ``Row(file, line, value, raw, error)`` (``curate.io.rows``). File types come from one
+registry, ``SOURCES`` (``input.type`` → Source class); under ``type: auto`` a file's extension picks
+the class (each class lists its ``extensions``):
 
-Supported: JSONL (plain or .gz), Parquet, CSV, plain text (one prompt per line, ``.txt``) and Hugging
-Face ``datasets`` (a folder written by ``save_to_disk``, any path ``load_dataset`` reads, or a Hub id,
-streamed).
+    jsonl    .jsonl .jsonl.gz .ndjson .ndjson.gz   one JSON object per line      (curate.io.jsonl)
+    json     .json .json.gz                        a JSON array of objects, or JSON Lines
+    parquet  .parquet                              one record per row
+    csv      .csv                                  a header row; cells are text
+    text     .txt                                  one prompt per non-blank line
+    export   a folder written by ``curate export`` every split's Parquet shards, with ``split``
+    hf       anything else                         Hugging Face ``datasets`` (curate.io.hf)
 """
 
 from __future__ import annotations
 
 import csv
 import glob
-import gzip
 import json
 import os
-from dataclasses import dataclass
+import re
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Iterator
 
 from curate.errors import InputError, RecordError
+from curate.io.hf import HFSource, is_hf_dir
+from curate.io.jsonl import JsonlSource, JsonSource
+from curate.io.rows import Row, Source, raw_text
 
-try:  # orjson is ~5x faster than json on the ingest hot path
-    import orjson
-
-    _loads = orjson.loads
-    _JSONError: tuple = (orjson.JSONDecodeError, ValueError)
-except ImportError:  # pragma: no cover
-    _loads = json.loads
-    _JSONError = (ValueError,)
-
-
-@dataclass
-class Row:
-    file: str
-    line: int
-    value: dict | None = None
-    raw: str | None = None
-    error: RecordError | None = None
-
-
-def _raw_text(b: bytes) -> str:
-    return b.decode("utf-8", errors="backslashreplace").rstrip("\n")
-
-
-class Source:
-    """Iterates rows of one or more files; ``done``/``total`` report progress in bytes or rows."""
-
-    unit = "B"
-
-    def __init__(self, paths: list[str]):
-        self.paths = paths
-        self.done = 0
-        self.total: int | None = None
-
-    def __iter__(self) -> Iterator[Row]:
-        raise NotImplementedError
-
-
-class JsonlSource(Source):
-    def __init__(self, paths: list[str]):
-        super().__init__(paths)
-        self.total = sum(os.path.getsize(p) for p in paths)
-
-    BLOCK = 8 << 20  # bytes read at a time; lines are split in C, not in a Python loop
-
-    def __iter__(self) -> Iterator[Row]:
-        return self.parse_blocks(self.blocks())
-
-    @classmethod
-    def parse_blocks(cls, blocks: Iterable[tuple[str, int, list[bytes]] | Row]) -> Iterator[Row]:
-        """Blocks (or chunks of them) → one Row per non-blank line, in order."""
-        for block in blocks:
-            if isinstance(block, Row):
-                yield block
-                continue
-            path, first, lines = block
-            for offset, line in enumerate(lines):
-                if line.strip():
-                    yield cls._parse(path, first + offset, line)
-
-    def blocks(self) -> Iterator[tuple[str, int, list[bytes]] | Row]:
-        """Raw lines in blocks: (file, number of the first line, lines without their newline).
-
-        Blank lines are included (so line numbers stay exact); a corrupt or truncated file ends
-        with an error Row after everything that could be read.
-        """
-        base = 0
-        for path in self.paths:
-            with open(path, "rb") as fh:
-                stream = gzip.GzipFile(fileobj=fh) if path.endswith(".gz") else fh
-                carry, lineno, error = b"", 1, None
-                try:
-                    while data := stream.read(self.BLOCK):
-                        lines = (carry + data).split(b"\n")
-                        carry = lines.pop()
-                        if lines:
-                            yield path, lineno, lines
-                            lineno += len(lines)
-                        self.done = base + fh.tell()
-                except (OSError, EOFError) as e:  # truncated or corrupt gzip: keep what can be read
-                    error = RecordError("corrupt_file", str(e))
-                    carry = b""
-                    yield from self._salvage(path, lineno)
-                if carry:
-                    yield path, lineno, [carry]
-                if error is not None:
-                    yield Row(path, -1, raw="", error=error)
-            base += os.path.getsize(path)
-            self.done = base
-
-    @staticmethod
-    def _salvage(path: str, from_line: int) -> Iterator[tuple[str, int, list[bytes]]]:
-        """Line by line from `from_line` until the corruption: a block read loses its whole block."""
-        lines: list[bytes] = []
-        with gzip.open(path, "rb") as stream:
-            try:
-                for lineno, line in enumerate(stream, 1):
-                    if lineno >= from_line and line.endswith(b"\n"):
-                        lines.append(line[:-1])
-            except (OSError, EOFError):
-                pass
-        if lines:
-            yield path, from_line, lines
-
-    @staticmethod
-    def _parse(path: str, lineno: int, line: bytes) -> Row:
-        try:
-            value = _loads(line)
-        except _JSONError as e:
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as ue:
-                return Row(path, lineno, raw=_raw_text(line),
-                           error=RecordError("non_utf8", f"byte {ue.start} is not valid UTF-8"))
-            return Row(path, lineno, raw=_raw_text(line), error=RecordError("invalid_json", str(e)[:200]))
-        if not isinstance(value, dict):
-            return Row(path, lineno, raw=_raw_text(line),
-                       error=RecordError("not_an_object", f"line is a JSON {type(value).__name__}"))
-        return Row(path, lineno, value=value)
+__all__ = ["Row", "Source", "JsonlSource", "JsonSource", "ParquetSource", "CsvSource", "TextSource",
+           "ExportSource", "HFSource", "SOURCES", "open_source", "detect_type", "expand"]
 
 
 class ParquetSource(Source):
+    type_name = "parquet"
+    extensions = (".parquet",)
     unit = "rows"
 
-    def __init__(self, paths: list[str]):
+    def __init__(self, paths: list[str], **_: object):
         super().__init__(paths)
         import pyarrow.parquet as pq
 
         self._pq = pq
-        self.total = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+        self.total = sum(self._open(p).metadata.num_rows for p in paths)
+
+    def _open(self, path: str):
+        try:
+            return self._pq.ParquetFile(path)
+        except Exception as e:  # ArrowInvalid / OSError: a truncated or non-Parquet file has no footer
+            raise InputError(f"{path}: not a readable Parquet file ({str(e)[:160]}); is it truncated? "
+                             f"Re-download or re-export it") from None
 
     def __iter__(self) -> Iterator[Row]:
         for path in self.paths:
-            n = 0
-            for batch in self._pq.ParquetFile(path).iter_batches(batch_size=4096):
+            yield from self._rows(path, {})
+
+    def _rows(self, path: str, extra: dict) -> Iterator[Row]:
+        n = 0
+        try:
+            for batch in self._open(path).iter_batches(batch_size=4096):
                 for value in batch.to_pylist():
                     n += 1
                     self.done += 1
-                    yield Row(path, n, value=value)
+                    yield Row(path, n, value={**value, **extra} if extra else value)
+        except InputError:
+            raise
+        except Exception as e:  # a corrupt page: keep the rows before it, quarantine the rest as one row
+            yield Row(path, -1, raw="", error=RecordError("corrupt_file", f"{os.path.basename(path)}: {str(e)[:200]}"))
+
+
+_SHARD = re.compile(r"^(?P<split>.+)-\d{5}-of-\d{5}\.parquet$")
+
+
+class ExportSource(ParquetSource):
+    """A folder written by ``curate export``: every split's ``data/{split}-NNNNN-of-NNNNN.parquet``.
+
+    Each row gets a ``split`` field (formats keep it in ``metadata``) unless it already has one.
+    """
+
+    type_name = "export"
+    extensions = ()
+
+    def __init__(self, paths: list[str], **_: object):
+        folder = Path(paths[0])
+        shards = sorted(str(f) for f in (folder / "data").glob("*.parquet") if _SHARD.match(f.name))
+        if not shards:
+            raise InputError(f"{folder}: an export folder without data/*-of-*.parquet shards; re-run curate export")
+        super().__init__(shards)
+        self.splits = sorted({_SHARD.match(os.path.basename(s))["split"] for s in shards})
+
+    def __iter__(self) -> Iterator[Row]:
+        for path in self.paths:
+            split = _SHARD.match(os.path.basename(path))["split"]
+            for row in self._rows(path, {}):
+                if row.value is not None and "split" not in row.value:
+                    row.value["split"] = split
+                yield row
+
+
+def is_export_dir(p: str) -> bool:
+    return (Path(p) / "export.json").is_file() and (Path(p) / "data").is_dir()
 
 
 class TextSource(Source):
     """Plain text, one prompt per line (``.txt``): each non-blank line becomes {"prompt": line}."""
 
-    def __init__(self, paths: list[str]):
+    type_name = "text"
+    extensions = (".txt",)
+
+    def __init__(self, paths: list[str], **_: object):
         super().__init__(paths)
         self.total = sum(os.path.getsize(p) for p in paths)
 
@@ -177,7 +120,7 @@ class TextSource(Source):
                     try:
                         line = raw.decode("utf-8").strip()
                     except UnicodeDecodeError as e:
-                        yield Row(path, lineno, raw=_raw_text(raw),
+                        yield Row(path, lineno, raw=raw_text(raw),
                                   error=RecordError("non_utf8", f"byte {e.start} is not valid UTF-8"))
                         continue
                     if line:
@@ -185,9 +128,13 @@ class TextSource(Source):
 
 
 class CsvSource(Source):
-    """CSV with a header row. Cells holding JSON arrays/objects (message lists) are decoded."""
+    """CSV with a header row. Cells stay text (``Row.text_cells``): the format decodes the columns
+    it expects to hold JSON message lists, so a cell like ``[2, 3, 5]`` elsewhere stays a string."""
 
-    def __init__(self, paths: list[str]):
+    type_name = "csv"
+    extensions = (".csv",)
+
+    def __init__(self, paths: list[str], **_: object):
         super().__init__(paths)
         self.total = sum(os.path.getsize(p) for p in paths)
         csv.field_size_limit(1 << 30)
@@ -211,65 +158,29 @@ class CsvSource(Source):
         if None in rec or any(v is None for v in rec.values()):
             return Row(path, line, raw=raw.encode("utf-8", "backslashreplace").decode(),
                        error=RecordError("bad_csv_row", "row has a different number of cells than the header"))
-        value: dict[str, Any] = {}
         for k, v in rec.items():
             try:
                 v.encode("utf-8")
             except UnicodeEncodeError:
                 return Row(path, line, raw=raw.encode("utf-8", "backslashreplace").decode(),
                            error=RecordError("non_utf8", f"column '{k}' is not valid UTF-8"))
-            s = v.strip()
-            if s[:1] in "[{" and s[-1:] in "]}":
-                try:
-                    v = json.loads(s)
-                except ValueError:
-                    pass
-            value[k] = v
-        return Row(path, line, value=value)
+        return Row(path, line, value=dict(rec), text_cells=True)
 
 
-class HFSource(Source):
-    """Hugging Face datasets: save_to_disk folders, local load_dataset paths, or Hub ids (streamed)."""
+# input.type → Source class; under type: auto the extensions pick one (longest ending first)
+SOURCES: dict[str, type[Source]] = {cls.type_name: cls for cls in (
+    JsonlSource, JsonSource, ParquetSource, CsvSource, TextSource, ExportSource, HFSource)}
+_BY_EXTENSION = sorted(((ext, cls.type_name) for cls in SOURCES.values() for ext in cls.extensions),
+                       key=lambda e: -len(e[0]))
 
-    unit = "rows"
 
-    def __init__(self, path: str, split: str = "train", name: str | None = None, streaming: bool = True):
-        super().__init__([path])
-        self.split, self.name, self.streaming = split, name, streaming
-
-    def _dataset(self):
-        import datasets
-
-        p = Path(self.path)
-        if p.is_dir() and ((p / "dataset_info.json").exists() or (p / "dataset_dict.json").exists()
-                           or (p / "state.json").exists()):
-            ds = datasets.load_from_disk(str(p))
-            if isinstance(ds, datasets.DatasetDict):
-                if self.split not in ds:
-                    raise InputError(f"{p}: no split '{self.split}'; it has {list(ds)}")
-                ds = ds[self.split]
-            self.total = len(ds)
-            return ds
-        try:
-            # a local folder/file or a Hub id; streaming keeps memory flat on large Hub datasets
-            if p.is_file():
-                builder = {"jsonl": "json", "parquet": "parquet", "csv": "csv"}[detect_type(str(p))]
-                return datasets.load_dataset(builder, data_files=str(p), split=self.split, streaming=self.streaming)
-            return datasets.load_dataset(self.path, self.name, split=self.split, streaming=self.streaming)
-        except Exception as e:  # datasets raises many types; all mean "cannot open"
-            raise InputError(
-                f"cannot load dataset '{self.path}' (split={self.split}): {e}. Offline? Set "
-                f"HF_HUB_OFFLINE=1 and point input.path at a local copy."
-            ) from e
-
-    @property
-    def path(self) -> str:
-        return self.paths[0]
-
-    def __iter__(self) -> Iterator[Row]:
-        for i, value in enumerate(self._dataset(), 1):
-            self.done = i
-            yield Row(self.path, i, value=dict(value))
+def detect_type(path: str) -> str:
+    """The source type for a path under ``type: auto``: by extension, export folder, else ``hf``."""
+    name = path.lower()
+    for ext, kind in _BY_EXTENSION:
+        if name.endswith(ext):
+            return kind
+    return "export" if is_export_dir(path) else "hf"
 
 
 def expand(path: str | list[str]) -> list[str]:
@@ -278,46 +189,30 @@ def expand(path: str | list[str]) -> list[str]:
     for p in paths:
         if any(ch in p for ch in "*?["):
             out.extend(sorted(glob.glob(p)))
-        elif os.path.isdir(p) and not _is_hf_dir(p):
-            out.extend(sorted(str(f) for f in Path(p).iterdir() if detect_type(str(f)) in ("jsonl", "parquet", "csv", "text")))
+        elif os.path.isdir(p) and not is_hf_dir(p) and not is_export_dir(p):
+            out.extend(sorted(str(f) for f in Path(p).iterdir() if detect_type(str(f)) in _FILE_TYPES))
         else:
             out.append(p)
     return out
 
 
-def _is_hf_dir(p: str) -> bool:
-    return any((Path(p) / f).exists() for f in ("dataset_info.json", "dataset_dict.json", "state.json"))
-
-
-def detect_type(path: str) -> str:
-    name = path.lower()
-    for ext, kind in ((".jsonl", "jsonl"), (".jsonl.gz", "jsonl"), (".json", "jsonl"), (".json.gz", "jsonl"),
-                      (".ndjson", "jsonl"), (".parquet", "parquet"), (".csv", "csv"), (".txt", "text")):
-        if name.endswith(ext):
-            return kind
-    return "hf"
+_FILE_TYPES = {kind for _, kind in _BY_EXTENSION}
 
 
 def open_source(path: str | list[str], type: str = "auto", split: str = "train",
                 name: str | None = None) -> Source:
+    if type != "auto" and type not in SOURCES:
+        raise InputError(f"unknown input type '{type}'; use auto or one of {', '.join(SOURCES)}")
     if type == "hf":
-        return HFSource(path if isinstance(path, str) else path[0], split=split, name=name)
+        return HFSource([path if isinstance(path, str) else path[0]], split=split, name=name)
     paths = expand(path)
     if not paths:
         raise InputError(f"no input files match {path!r}")
     kind = type if type != "auto" else detect_type(paths[0])
-    if kind != "hf":
+    if kind not in ("hf", "export"):
         for p in paths:
             if not os.path.exists(p):
                 raise InputError(f"input file not found: {p}")
-    if kind == "jsonl":
-        return JsonlSource(paths)
-    if kind == "parquet":
-        return ParquetSource(paths)
-    if kind == "csv":
-        return CsvSource(paths)
-    if kind == "text":
-        return TextSource(paths)
     if kind == "hf":
-        return HFSource(paths[0], split=split, name=name)
-    raise InputError(f"unknown input type '{type}'; use jsonl, parquet, csv, text or hf")
+        paths = paths[:1]
+    return SOURCES[kind](paths, split=split, name=name)

@@ -12,6 +12,10 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
 from curate.errors import RecordError
 from curate.io.formats.base import Format, need
 from curate.registry import FORMATS
@@ -20,19 +24,25 @@ from curate.schema import make_candidate, make_pair
 ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
 
 
+class HelpSteer2Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    score_attribute: Literal[ATTRIBUTES] = "helpfulness"  # type: ignore[valid-type]
+
+
 @FORMATS.register()
 class HelpSteer2Format(Format):
     name = "helpsteer2"
     kind = "candidate"
     priority = 30
     merge_adjacent = True
+    Options = HelpSteer2Options
 
     @classmethod
     def detect(cls, row: dict) -> bool:
         return "response" in row and "prompt" in row and "helpfulness" in row
 
     def convert(self, row: dict) -> list[dict]:
-        key = self.options.get("score_attribute", "helpfulness")
+        key = self.opts.score_attribute
         attrs = {a: row.get(a) for a in ATTRIBUTES if a in row}
         if row.get(key) is None:
             raise RecordError("missing_field", f"field '{key}' is missing")

@@ -53,8 +53,8 @@ class HHFormat(Format):
         meta = {k: v for k, v in row.items() if k not in ("chosen", "rejected")}
         return [make_pair(c[:-1], c[-1]["content"], r[-1]["content"], self.source, meta)]
 
-    def convert_frame(self, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        return convert_frame(self, df)
+    def convert_frame(self, df: pl.DataFrame, slow=None) -> tuple[pl.DataFrame, pl.DataFrame]:
+        return convert_frame(self, df, slow)
 
 
 # ---------------------------------------------------------------- vectorised path (same results)
@@ -80,13 +80,19 @@ def _split_last(col: str) -> tuple[pl.Expr, pl.Expr]:
     return before, last
 
 
-def convert_frame(fmt: "HHFormat", df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def convert_frame(fmt: "HHFormat", df: pl.DataFrame, slow=None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """HH rows → (pairs in the record schema, bad rows with `row`, `reason`, `detail`).
 
     The common case (both transcripts share the text before their last Assistant turn, which is
     non-empty and differs) is converted with polars expressions; every other row goes through
-    `HHFormat.convert`, so results and reasons are exactly the row-by-row ones.
+    `slow(i)` (default: `HHFormat.convert` of the row), so results and reasons are exactly the
+    row-by-row ones. The reader passes a `slow` that re-parses the original line, because polars
+    coerces mixed-type columns (a number becomes text) and the row path must see the real types.
+    Text holding the \x1e / \x1f separators `_turns` uses is never "common".
     """
+    if slow is None:
+        def slow(i: int) -> list[dict]:
+            return fmt.convert(df.row(i, named=True))
     if set(df.columns) != {"chosen", "rejected"} or df.schema["chosen"] != pl.Utf8 or df.schema["rejected"] != pl.Utf8:
         # extra keys: polars cannot tell an absent key from a null one, which metadata must keep apart
         raise TypeError("not plain HH rows")
@@ -100,6 +106,10 @@ def convert_frame(fmt: "HHFormat", df: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
     t = t.with_columns(_turns("_cpre").alias("prompt"))
     clean = (
         (pl.col("_cpre") == pl.col("_rpre")) & (pl.col("prompt").list.len() > 0) & ~pl.col("_human_last")
+        # a row auto-detection would not call HH (no Human turn), or text with our separators
+        & pl.col("_cpre").str.contains("\n\nHuman:", literal=True)
+        & ~pl.col("_cpre").str.contains("[\x1e\x1f]") & ~pl.col("chosen").str.contains("[\x1e\x1f]")
+        & ~pl.col("rejected").str.contains("[\x1e\x1f]")
         & (pl.col("chosen") != "") & (pl.col("rejected") != "") & (pl.col("chosen") != pl.col("rejected"))
         & (pl.col("prompt").list.eval(pl.element().struct.field("content")).list.join("") != "")
     )
@@ -114,7 +124,7 @@ def convert_frame(fmt: "HHFormat", df: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
     slow_recs, bad = [], []
     for i in t.filter(~pl.col("_clean")).get_column("row"):
         try:
-            slow_recs.extend({"row": i, **rec} for rec in fmt.convert(df.row(i, named=True)))
+            slow_recs.extend({"row": i, **rec} for rec in slow(i))
         except RecordError as e:
             bad.append((i, e.reason, e.detail))
     if slow_recs:

@@ -27,6 +27,7 @@ def _json_text(value, field: str) -> str:
 class NativeFormat(Format):
     name = "curate"
     priority = 0
+    structured = ("prompt", "votes")
 
     @classmethod
     def detect(cls, row: dict) -> bool:
@@ -46,6 +47,7 @@ class NativeCandidateFormat(Format):
     name = "curate_candidate"
     kind = "candidate"
     priority = 1
+    structured = ("prompt", "responses")
 
     @classmethod
     def detect(cls, row: dict) -> bool:

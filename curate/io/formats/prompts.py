@@ -23,6 +23,7 @@ class PromptsFormat(Format):
     name = "prompts"
     kind = "candidate"
     priority = 900
+    structured = ("prompt",)
 
     @classmethod
     def detect(cls, row: dict) -> bool:

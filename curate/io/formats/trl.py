@@ -42,6 +42,7 @@ def _response(value, field: str) -> str:
 class TRLFormat(Format):
     name = "trl"
     priority = 50
+    structured = ("prompt", "chosen", "rejected")
 
     @classmethod
     def detect(cls, row: dict) -> bool:

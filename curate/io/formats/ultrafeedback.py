@@ -9,6 +9,10 @@ candidates into pairs.
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
 from curate.errors import RecordError
 from curate.io.formats.base import Format, need
 from curate.registry import FORMATS
@@ -26,18 +30,25 @@ def _ratings(annotations: dict) -> dict:
     return out
 
 
+class UltraFeedbackOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    score: Literal["fine-grained_score", "overall_score"] = "fine-grained_score"
+
+
 @FORMATS.register()
 class UltraFeedbackFormat(Format):
     name = "ultrafeedback"
     kind = "candidate"
     priority = 20
+    Options = UltraFeedbackOptions
+    structured = ("completions",)
 
     @classmethod
     def detect(cls, row: dict) -> bool:
         return "instruction" in row and isinstance(row.get("completions"), list)
 
     def convert(self, row: dict) -> list[dict]:
-        score_key = self.options.get("score", "fine-grained_score")
+        score_key = self.opts.score
         completions = need(row, "completions")
         if not completions:
             raise RecordError("no_responses", "completions is empty")
