@@ -3,6 +3,9 @@
 import gzip
 import json
 
+import polars as pl
+import pytest
+
 from curate.io.reader import Reader
 
 
@@ -41,3 +44,58 @@ def test_fast_path_with_edge_rows_and_blank_lines(tmp_path, hh_path):
         assert a.frame.equals(b.frame) and _key(a) == _key(b)
     reasons = {q["line"]: q["reason"] for b in fast for q in b.quarantined}
     assert reasons == {4: "identical_responses", 8: "no_final_response", 10: "empty_response", 31: "invalid_json"}
+
+
+# ------------------------------------------------------------------ fuzz: fast and row paths agree
+
+_H = "\n\nHuman: {p}\n\nAssistant: {r}"
+
+
+def _fuzz_lines(seed: int, n: int = 240) -> list[bytes]:
+    """HH lines, most in the vectorised case, with the rows that once made the two paths disagree."""
+    import random
+
+    rng = random.Random(seed)
+    specials = [
+        b'{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: \\ud800 lone", "rejected": "\\n\\nHuman: hi\\n\\nAssistant: no"}',
+        b'{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: \\ud83d\\ude00 pair", "rejected": "\\n\\nHuman: hi\\n\\nAssistant: no"}',
+        b'{"chosen": "\\n\\nHuman: a\\n\\nAssistant: first", "rejected": "\\n\\nHuman: a\\n\\nAssistant: r",'
+        b' "chosen": "\\n\\nHuman: a\\n\\nAssistant: last"}',
+        json.dumps({"chosen": _H.format(p="x\u001ey\u001fz", r="c"), "rejected": _H.format(p="x\u001ey\u001fz", r="r")}).encode(),
+        json.dumps({"chosen": _H.format(p="q", r="c\u001e"), "rejected": _H.format(p="q", r="r")}).encode(),
+        b'{"chosen": 3, "rejected": "\\n\\nHuman: a\\n\\nAssistant: r"}',
+        b'{"chosen": "plain text", "rejected": "other text"}',
+        b'{"chosen": "\\n\\nAssistant: a\\n\\nAssistant: b", "rejected": "\\n\\nAssistant: a\\n\\nAssistant: c"}',
+        b'{"chosen": null, "rejected": "x"}',
+        b'{"chosen": "\\n\\nHuman: s\\n\\nAssistant: same", "rejected": "\\n\\nHuman: s\\n\\nAssistant: same"}',
+        b'{"chosen": "\\n\\nHuman: t\\n\\nAssistant: c", "rejected": "chosen"}',
+    ]
+    lines = []
+    for i in range(n):
+        if rng.random() < 0.15:
+            lines.append(rng.choice(specials))
+        else:
+            p = rng.choice(["hi", "how are you?", "tell me a joke", "ünïcödé ✓"])
+            lines.append(json.dumps({"chosen": _H.format(p=p, r=f"good {i}"),
+                                     "rejected": _H.format(p=p, r=f"bad {i}")}, ensure_ascii=rng.random() < 0.5).encode())
+    return lines
+
+
+@pytest.mark.parametrize("fmt", ["hh", "auto"])
+@pytest.mark.parametrize("seed", range(3))
+def test_fuzz_corpus_same_output_at_every_batch_size(tmp_path, seed, fmt):
+    path = tmp_path / "fuzz.jsonl"
+    path.write_bytes(b"\n".join(_fuzz_lines(seed)) + b"\n")
+    reference = None
+    for batch_size in (1, 7, 64, 1000):
+        fast, slow = _both(path, format=fmt, batch_size=batch_size)
+        for a, b in zip(fast, slow):
+            assert a.frame.equals(b.frame) and _key(a) == _key(b) and a.rows == b.rows
+        got = (pl.concat([b.frame for b in fast]), sorted(q for b in fast for q in _key(b)))
+        if reference is None:
+            reference = got
+        assert got[0].equals(reference[0]) and got[1] == reference[1], batch_size
+    # the rows that once disagreed: lone surrogate rejected, last repeated key wins, no invented turn
+    texts = set(reference[0]["chosen"])
+    assert "last" in texts and "first" not in texts and not any("\x00" in t for t in texts)
+    assert all(len(p) == 1 for p in reference[0]["prompt"])
