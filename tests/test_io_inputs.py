@@ -247,3 +247,14 @@ def test_input_type_is_checked_against_the_source_registry():
     assert InputConfig(path="x", type="json").type == "json"
     with pytest.raises(ValueError, match="unknown input type 'jsnl'"):
         InputConfig(path="x", type="jsnl")
+
+
+def test_inspect_counts_the_records_of_a_json_array(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps([dict(TRL, chosen=f"c{i}") for i in range(4)], indent=1))
+    out = subprocess.run([sys.executable, "-m", "curate.cli.main", "inspect", str(path), "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    assert json.loads(out)["records"] == 4

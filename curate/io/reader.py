@@ -4,10 +4,14 @@
 records of the next ``batch_size`` source rows in the record schema; ``quarantined`` lists the bad
 rows as ``{"file", "line", "reason", "detail", "raw"}`` so nothing is lost.
 
+With ``format: auto`` every row is detected on its own (a file may mix layouts); records of one
+input are all pairs or all candidates, and a row of the other kind is quarantined (``mixed_layout``).
+Each file gets its own adapter, so a record's ``source`` names the file it came from.
+
 JSONL with a format that has a vectorised ``convert_frame`` (HH) takes a fast path: the chunk is
-parsed by polars and converted with expressions. A chunk polars cannot parse (a malformed line)
-falls back to the row-by-row path, which finds and quarantines the bad lines; both paths give the
-same records and the same batch boundaries.
+parsed by polars and converted with expressions. A chunk polars cannot parse (a malformed line) or
+would read differently from orjson falls back to the row-by-row path, which finds and quarantines
+the bad lines; both paths give the same records and the same batch boundaries.
 """
 
 from __future__ import annotations
