@@ -6,7 +6,7 @@ import uuid
 
 import polars as pl
 from click.testing import CliRunner
-from conftest_annotate import PASSWORD
+from tests.helpers.annotate import PASSWORD
 
 from curate.annotate.sqlite_store import SQLiteStore
 from curate.annotate.steps import HumanVotes, RouteToHumans

@@ -10,7 +10,7 @@ from annotation_ui.loadclient import free_port, start_server  # noqa: F401  (re-
 from curate.annotate.sqlite_store import SQLiteStore
 from curate.schema import frame, make_pair
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct-horse-battery"
 
 
