@@ -33,6 +33,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 from curate.context import RunContext
+from curate.schema import RecordKind
 from curate.stats import StepStats
 
 
@@ -47,8 +48,8 @@ Batches = Callable[[], Iterator[pl.DataFrame]]
 
 class Step:
     name: ClassVar[str] = ""
-    # the schema the step reads and the one it writes: "pair", "candidate" or "any"
-    reads: ClassVar[str] = "pair"
+    # the schema the step reads and the one it writes: a RecordKind (PAIR, CANDIDATE or ANY)
+    reads: ClassVar[str] = RecordKind.PAIR
     writes: ClassVar[str | None] = None  # None: same as it reads
     inputs: ClassVar[tuple[str, ...]] = ()
     outputs: ClassVar[tuple[str, ...]] = ()
@@ -141,7 +142,7 @@ def _type_name(t: Any) -> str:
 class FunctionStep(Step):
     """Wraps a plain function ``batch -> batch`` so Python pipelines can be lists of functions."""
 
-    reads = "any"
+    reads = RecordKind.ANY
 
     def __init__(self, fn: Callable[[pl.DataFrame], pl.DataFrame], name: str | None = None):
         super().__init__()
