@@ -57,6 +57,8 @@ class Step:
     stateful: ClassVar[bool] = False
     needs_full_pass: ClassVar[bool] = False
     uses_model: ClassVar[bool] = False  # loads a model in setup: Ray runs it in an actor pool
+    # adds columns it cannot declare (user code): `curate validate` stops checking column flow after it
+    open_outputs: ClassVar[bool] = False
 
     def __init__(self, options: BaseModel | dict | None = None, **kwargs: Any):
         if isinstance(options, BaseModel):
@@ -143,6 +145,7 @@ class FunctionStep(Step):
     """Wraps a plain function ``batch -> batch`` so Python pipelines can be lists of functions."""
 
     reads = RecordKind.ANY
+    open_outputs = True
 
     def __init__(self, fn: Callable[[pl.DataFrame], pl.DataFrame], name: str | None = None):
         super().__init__()

@@ -43,3 +43,12 @@ def test_no_module_over_400_lines():
     long = {str(p.relative_to(CURATE)): n for p in CURATE.rglob("*.py")
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
     assert long == {}
+
+
+def test_every_registering_module_is_in_the_catalog():
+    from curate.catalog import MODULES
+
+    pattern = re.compile(r"@(STEPS|FORMATS|LLMS|EMBEDDERS|INDEXES|STORES)\.register\(")
+    registering = {".".join(p.relative_to(CURATE.parent).with_suffix("").parts) for p in CURATE.rglob("*.py")
+                   if pattern.search(p.read_text(encoding="utf-8"))}
+    assert registering - set(MODULES) == set(), "add these to curate/catalog.py MODULES"

@@ -95,6 +95,7 @@ class PythonStep(Step):
 
     name = "python"
     reads = RecordKind.ANY
+    open_outputs = True
     Options = PythonOptions
 
     def __init__(self, *a, **kw):
