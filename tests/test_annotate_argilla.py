@@ -187,7 +187,7 @@ def test_standin_enforces_what_argilla_does(srv, store):
 
 def test_route_answer_pull_changes_decision(srv, tmp_path):
     """The SQLite pipeline test (test_annotate_steps.py) with ``store: {backend: argilla}``."""
-    from test_annotate_steps import voted_pairs
+    from tests.helpers.annotate import voted_pairs
 
     store_cfg = {"backend": "argilla", "api_url": srv.url}
     write_frame(voted_pairs(), tmp_path / "in.parquet")

@@ -14,7 +14,12 @@ from curate.errors import CurateError, InputError
 from curate.schema import prompt_text_expr
 
 
-def load_any(path: str, limit: int | None) -> tuple[pl.DataFrame, dict[str, int]]:
+def load_any(path: str, limit: int | None) -> pl.DataFrame:
+    """The records of any readable path (see `load_counted`); the quarantine is left out."""
+    return load_counted(path, limit)[0]
+
+
+def load_counted(path: str, limit: int | None) -> tuple[pl.DataFrame, dict[str, int]]:
     """(records, quarantined rows by reason) of a run directory, an export folder, a shard folder or
     file, or any readable input (read through the reader, whose bad rows are the quarantine)."""
     from curate.io.writers import read_records
@@ -119,7 +124,7 @@ def inspect(data: str, samples: int, limit: int | None, as_json: bool) -> None:
       curate inspect ../shared/data/hh-rlhf-harmless-base-test.jsonl.gz
       curate inspect runs/demo -n 5
     """
-    df, quarantined = load_any(data, limit)
+    df, quarantined = load_counted(data, limit)
     d = describe(df, quarantined)
     if as_json:
         click.echo(json.dumps(d, indent=2, default=str))
