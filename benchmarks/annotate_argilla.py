@@ -1,5 +1,5 @@
 """Push and pull through the argilla store, against the local Argilla stand-in (not a real Argilla
-server: see curate/annotate/argilla_standin.py). Pushes the HH sample's pairs, has two annotators
+server: see curate/testing/argilla_standin.py). Pushes the HH sample's pairs, has two annotators
 answer every record through the UI's REST endpoint, then pulls. Prints pairs/s and answers/s of the
 store calls (the stand-in runs in-process, so this measures the SDK path and the store's mapping).
 
@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from curate.annotate.argilla_standin import serve_argilla
+from curate.testing.argilla_standin import serve_argilla
 from curate.annotate.argilla_store import ArgillaStore
 from curate.cli.inspect import load_any
 

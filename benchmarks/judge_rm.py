@@ -63,7 +63,7 @@ def bench_real(pairs: pl.DataFrame, tmp: Path) -> None:
 
 def bench_rm(pairs: pl.DataFrame, tmp: Path) -> None:
     from curate.rm.model import RewardModel
-    from curate.rm.tiny import build_tiny_rm
+    from curate.testing.tiny_rm import build_tiny_rm
 
     corpus = pairs["chosen"].to_list() + pairs["rejected"].to_list()
     path = build_tiny_rm(tmp / "rm", corpus, hidden=256, layers=4, vocab_size=20000)

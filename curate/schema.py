@@ -30,6 +30,27 @@ from curate.errors import RecordError, SchemaError
 
 ROLES = ("system", "user", "assistant", "tool")
 
+
+class RecordKind:
+    """The two record kinds (``Step.reads`` / ``writes`` and ``Format.kind`` also accept ``ANY``)."""
+
+    PAIR = "pair"
+    CANDIDATE = "candidate"
+    ANY = "any"
+
+
+class VoteKind:
+    """``votes[].kind``: what sort of labeler cast a vote (the ensemble weighs ``HUMAN`` apart)."""
+
+    LLM_JUDGE = "llm_judge"
+    RUBRIC_JUDGE = "rubric_judge"
+    RM = "rm"
+    EMBED_RM = "embed_rm"
+    HUMAN = "human"
+
+
+VOTE_KINDS = (VoteKind.LLM_JUDGE, VoteKind.RUBRIC_JUDGE, VoteKind.RM, VoteKind.EMBED_RM, VoteKind.HUMAN)
+
 MESSAGE = pl.Struct({"role": pl.Utf8, "content": pl.Utf8})
 MESSAGES = pl.List(MESSAGE)
 VOTE = pl.Struct(
@@ -57,7 +78,7 @@ CANDIDATE_SCHEMA: dict[str, pl.DataType] = {
     "metadata": pl.Utf8,
     "provenance": pl.Utf8,
 }
-SCHEMAS = {"pair": PAIR_SCHEMA, "candidate": CANDIDATE_SCHEMA}
+SCHEMAS = {RecordKind.PAIR: PAIR_SCHEMA, RecordKind.CANDIDATE: CANDIDATE_SCHEMA}
 
 
 # ---------------------------------------------------------------- ids
@@ -133,10 +154,12 @@ def _text(value: Any, field: str) -> str:
     return value
 
 
-def _json(obj: Any, field: str = "metadata", compact: bool = True) -> str:
-    # compact separators: the same text polars' struct.json_encode writes on the fast ingest path
+def dumps(obj: Any, field: str = "metadata") -> str:
+    """The one JSON encoder for the schema's JSON text (metadata, provenance, responses' provenance,
+    votes' raw): compact separators, the same text polars' struct.json_encode writes on the fast
+    ingest path; non-ASCII kept as is; values JSON cannot hold written as their str()."""
     try:
-        return json.dumps(obj, ensure_ascii=False, default=str, separators=(",", ":") if compact else None)
+        return json.dumps(obj, ensure_ascii=False, default=str, separators=(",", ":"))
     except RecursionError:  # json's C encoder recurses per level; a hostile row must not end the run
         raise RecordError("too_deep", f"{field} is nested too deeply to store as JSON") from None
     except ValueError as e:  # circular references
@@ -167,8 +190,8 @@ def make_pair(
         "chosen": c,
         "rejected": r,
         "source": source,
-        "metadata": _json(metadata or {}),
-        "provenance": _json(provenance or [], "provenance"),
+        "metadata": dumps(metadata or {}),
+        "provenance": dumps(provenance or [], "provenance"),
         "votes": votes or [],
     }
 
@@ -178,18 +201,18 @@ def make_candidate(prompt: Any, responses: Iterable[dict] = (), source: str = ""
     messages = check_messages(prompt)
     resp = [
         {"text": _text(r.get("text"), "responses.text"), "model": r.get("model", "") or "",
-         "provenance": _json(r.get("provenance") or {}, "responses.provenance", compact=False),
+         "provenance": dumps(r.get("provenance") or {}, "responses.provenance"),
          "score": None if r.get("score") is None else float(r["score"])}
         for r in responses
     ]
     return {"id": prompt_id(messages), "prompt": messages, "responses": resp, "source": source,
-            "metadata": _json(metadata or {}), "provenance": "[]"}
+            "metadata": dumps(metadata or {}), "provenance": "[]"}
 
 
 # ---------------------------------------------------------------- frames
 
 
-def frame(records: list[dict], kind: str = "pair") -> pl.DataFrame:
+def frame(records: list[dict], kind: str = RecordKind.PAIR) -> pl.DataFrame:
     """Records (dicts from make_pair / make_candidate) to a DataFrame with the exact schema."""
     schema = SCHEMAS[kind]
     if not records:
@@ -197,12 +220,13 @@ def frame(records: list[dict], kind: str = "pair") -> pl.DataFrame:
     return pl.DataFrame(records, schema=schema)
 
 
-def empty(kind: str = "pair") -> pl.DataFrame:
+def empty(kind: str = RecordKind.PAIR) -> pl.DataFrame:
     return pl.DataFrame(schema=SCHEMAS[kind])
 
 
 def kind_of(df: pl.DataFrame) -> str:
-    return "candidate" if "responses" in df.columns and "chosen" not in df.columns else "pair"
+    candidate = "responses" in df.columns and "chosen" not in df.columns
+    return RecordKind.CANDIDATE if candidate else RecordKind.PAIR
 
 
 def validate_frame(df: pl.DataFrame, kind: str | None = None, where: str = "batch") -> None:
@@ -259,7 +283,7 @@ def add_votes(df: pl.DataFrame, voter: str, kind: str, p_chosen: Sequence[float 
 
 def append_provenance(df: pl.DataFrame, event: dict, mask: pl.Series | None = None) -> pl.DataFrame:
     """Append a provenance event (JSON) to every row, or to the rows where `mask` is true."""
-    tail = "," + json.dumps(event, ensure_ascii=False) + "]"
+    tail = "," + dumps(event) + "]"
     updated = (
         pl.when(pl.col("provenance") == "[]")
         .then(pl.lit("[" + tail[1:]))

@@ -33,6 +33,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 from curate.context import RunContext
+from curate.schema import RecordKind
 from curate.stats import StepStats
 
 
@@ -47,8 +48,8 @@ Batches = Callable[[], Iterator[pl.DataFrame]]
 
 class Step:
     name: ClassVar[str] = ""
-    # the schema the step reads and the one it writes: "pair", "candidate" or "any"
-    reads: ClassVar[str] = "pair"
+    # the schema the step reads and the one it writes: a RecordKind (PAIR, CANDIDATE or ANY)
+    reads: ClassVar[str] = RecordKind.PAIR
     writes: ClassVar[str | None] = None  # None: same as it reads
     inputs: ClassVar[tuple[str, ...]] = ()
     outputs: ClassVar[tuple[str, ...]] = ()
@@ -56,6 +57,8 @@ class Step:
     stateful: ClassVar[bool] = False
     needs_full_pass: ClassVar[bool] = False
     uses_model: ClassVar[bool] = False  # loads a model in setup: Ray runs it in an actor pool
+    # adds columns it cannot declare (user code): `curate validate` stops checking column flow after it
+    open_outputs: ClassVar[bool] = False
 
     def __init__(self, options: BaseModel | dict | None = None, **kwargs: Any):
         if isinstance(options, BaseModel):
@@ -141,7 +144,8 @@ def _type_name(t: Any) -> str:
 class FunctionStep(Step):
     """Wraps a plain function ``batch -> batch`` so Python pipelines can be lists of functions."""
 
-    reads = "any"
+    reads = RecordKind.ANY
+    open_outputs = True
 
     def __init__(self, fn: Callable[[pl.DataFrame], pl.DataFrame], name: str | None = None):
         super().__init__()

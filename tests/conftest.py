@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.data import shared_data
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-ROOT = Path(__file__).resolve().parents[1]
-HH = ROOT.parent / "shared" / "data" / "hh-rlhf-harmless-base-test.jsonl.gz"
+HH = shared_data("hh-rlhf-harmless-base-test.jsonl.gz")
 
 
 @pytest.fixture(autouse=True, scope="session")

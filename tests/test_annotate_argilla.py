@@ -1,5 +1,5 @@
 """The Argilla store against the local Argilla stand-in (no real Argilla server runs here; see
-curate/annotate/argilla_standin.py): task settings, idempotent push, A/B mapping of submitted
+curate/testing/argilla_standin.py): task settings, idempotent push, A/B mapping of submitted
 responses from two annotators, stable answer ids, errors; and the route → answer → pull pipeline."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import httpx
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from conftest_annotate import pairs
+from tests.helpers.annotate import pairs
 
-from curate.annotate.argilla_standin import serve_argilla
+from curate.testing.argilla_standin import serve_argilla
 from curate.annotate.argilla_store import ArgillaStore, render_prompt, suggestion_of
 from curate.annotate.steps import HumanVotes, RouteToHumans
 from curate.annotate.store import StoreConfig, label_of
@@ -187,7 +187,7 @@ def test_standin_enforces_what_argilla_does(srv, store):
 
 def test_route_answer_pull_changes_decision(srv, tmp_path):
     """The SQLite pipeline test (test_annotate_steps.py) with ``store: {backend: argilla}``."""
-    from test_annotate_steps import voted_pairs
+    from tests.helpers.annotate import voted_pairs
 
     store_cfg = {"backend": "argilla", "api_url": srv.url}
     write_frame(voted_pairs(), tmp_path / "in.parquet")

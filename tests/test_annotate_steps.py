@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import polars as pl
 from click.testing import CliRunner
-from conftest_annotate import PASSWORD
+from tests.helpers.annotate import PASSWORD, voted_pairs
 
 from curate.annotate.sqlite_store import SQLiteStore
 from curate.annotate.steps import HumanVotes, RouteToHumans
 from curate.cli.main import cli
 from curate.io.writers import read_records, write_frame
 from curate.pipeline import Pipeline
-from curate.schema import add_votes, frame, make_pair
 from curate.vote.ensemble import Ensemble
-
-
-def voted_pairs() -> pl.DataFrame:
-    """3 pairs every judge agrees on (keep) and 3 where the judges split (the ensemble routes them)."""
-    df = frame([make_pair(f"question {i}?", f"answer {i} (chosen)", f"answer {i} (rejected)", "t") for i in range(6)])
-    clear = [True, True, True, False, False, False]
-    for j, (p_clear, p_split) in enumerate([(0.9, 0.8), (0.9, 0.2), (0.85, 0.7)]):
-        df = add_votes(df, f"judge{j}", "llm_judge", [p_clear if c else p_split for c in clear],
-                       margin=[2.0 if c else (0.1 if p_split > 0.5 else -0.3) for c in clear])
-    return df
 
 
 def test_route_pull_changes_decision(tmp_path):
@@ -86,5 +76,5 @@ def test_waiting_and_skips(tmp_path):
     assert pull.stats.counts["human_votes"] == 2 and pull.stats.counts["skips"] == 1
     assert out["human_status"].to_list() == ["waiting"] * 6  # overlap 2 is not reached by one annotator
     tie = [v for vs in out["votes"].to_list() for v in vs if v["kind"] == "human" and v["p_chosen"] == 0.5]
-    assert len(tie) == 1 and '"choice": "tie"' in tie[0]["raw"]
+    assert len(tie) == 1 and json.loads(tie[0]["raw"])["choice"] == "tie"
     assert pull.summary() == {"waiting_rate": 1.0}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest_annotate import PASSWORD, pairs, seeded_store
+from tests.helpers.annotate import PASSWORD, pairs, seeded_store
 
 from curate.annotate.sqlite_store import AnswerRejected, SQLiteStore
 from curate.annotate.store import a_is_for, label_of, open_store

@@ -7,7 +7,7 @@ import json
 import datasets
 import polars as pl
 import pytest
-from conftest_export import curated_records
+from tests.helpers.export import curated_records
 
 from curate.errors import ConfigError
 from curate.export import LAYOUTS, export_dataset, from_layout, to_layout

@@ -7,7 +7,7 @@ import json
 import datasets
 import polars as pl
 import pytest
-from conftest_export import curated_records
+from tests.helpers.export import curated_records
 
 from curate.export.layouts import to_layout
 from curate.export.split import assign_splits

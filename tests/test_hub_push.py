@@ -1,7 +1,7 @@
 """Push to the Hub, tested against curate's stand-in Hub on 127.0.0.1 (no network).
 
 The stand-in answers the endpoints huggingface_hub's create_repo + upload_folder call (see
-curate/export/hub_standin.py); the client runs unmodified except for Xet storage being switched off.
+curate/testing/hub_standin.py); the client runs unmodified except for Xet storage being switched off.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest_export import curated_records
+from tests.helpers.export import curated_records
 
 from curate.errors import BackendError, ConfigError
 from curate.export import export_dataset, push_to_hub
 from curate.export.hub import IGNORE
-from curate.export.hub_standin import serve_standin
+from curate.testing.hub_standin import serve_standin
 
 TOKEN = "hf_standin_secret_123"
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest_judge import FAKE, ctx_with_llm, tag_script
+from tests.helpers.judge import FAKE, ctx_with_llm, tag_script
 from curate.judge.pairwise import PairwiseJudge
 from curate.judge.swap import combine
 from curate.llm.fake import FakeLLM

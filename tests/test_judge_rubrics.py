@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest_judge import FAKE, ctx_with_llm, tag_script
+from tests.helpers.judge import FAKE, ctx_with_llm, tag_script
 from curate.judge.rating import RateResponses
 from curate.judge.rubric_judge import RubricJudge
 from curate.judge.rubrics import ExtractRubrics

@@ -7,7 +7,7 @@ import pytest
 from curate.llm.base import ChatRequest, GenParams
 from curate.llm.cache import CachedLLM, RequestCache
 from curate.testing import FakeLLM
-from tests.conftest_llm import echo
+from tests.helpers.llm import echo
 
 
 def reqs(n: int, seed: int = 0) -> list[ChatRequest]:

@@ -8,7 +8,7 @@ from curate.llm.base import ChatRequest, GenParams
 from curate.llm.glibc_compat import elf_hash
 from curate.llm.llamacpp import LlamaCppLLM, default_model_path
 from curate.llm.openai import OpenAILLM
-from curate.llm.testserver import TestServer
+from curate.testing.llm_server import TestServer
 
 
 @pytest.fixture(scope="module")

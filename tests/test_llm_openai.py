@@ -1,4 +1,4 @@
-"""The openai backend against a real HTTP server on 127.0.0.1 (curate.llm.testserver), faults included."""
+"""The openai backend against a real HTTP server on 127.0.0.1 (curate.testing.llm_server), faults included."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from curate.llm.base import ChatRequest, GenParams
 from curate.llm.cache import CachedLLM
 from curate.llm.config import LLMConfig, build_llm
 from curate.llm.openai import OpenAILLM, retry_after_seconds
-from curate.llm.testserver import TestServer
+from curate.testing.llm_server import TestServer
 from curate.testing import FakeLLM
-from tests.conftest_llm import echo
+from tests.helpers.llm import echo
 
 
 def reqs(n: int) -> list[ChatRequest]:
@@ -95,7 +95,7 @@ def test_api_key_from_env_never_shown(monkeypatch):
 
 
 def test_connection_refused_is_a_recorded_failure():
-    from curate.llm.testserver import free_port
+    from curate.testing.llm_server import free_port
 
     llm = OpenAILLM("m", base_url=f"http://127.0.0.1:{free_port()}/v1", max_retries=1, backoff_base_s=0.001)
     out = llm.generate(reqs(2))

@@ -11,9 +11,9 @@ import time
 
 import polars as pl
 
-from curate.llm.testserver import TestServer
+from curate.testing.llm_server import TestServer
 from curate.testing import FakeLLM
-from tests.conftest_llm import echo, write_prompts
+from tests.helpers.llm import echo, write_prompts
 
 PIPELINE = """
 name: synth-resume

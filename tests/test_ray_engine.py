@@ -25,7 +25,7 @@ from curate.steps.basic import DropIdentical, LengthFilter
 from curate.step import Step
 
 ray = pytest.importorskip("ray")
-TESTS = Path(__file__).parent
+ROOT = Path(__file__).resolve().parents[1]  # on PYTHONPATH: `tests.helpers.slow_step` imports from here
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def local_ray():
     # workers import this module's steps by value: they need not find tests/ on their path
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             logging_level="WARNING", runtime_env={"env_vars": {"PYTHONPATH": str(TESTS)}})
+             logging_level="WARNING", runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
     try:
         yield ray
     finally:
@@ -206,21 +206,21 @@ batch_size: 200
 steps:
   - step: drop_identical
   - step: python
-    function: _slow_step:slow
+    function: tests.helpers.slow_step:slow
   - step: length_filter
     min_response_chars: 10
 output: {{dir: "{tmp_path / engine}"}}
 """)
         return f
 
-    sys.path.insert(0, str(TESTS))  # the driver imports `_slow_step` too
+    sys.path.insert(0, str(ROOT))  # the driver imports `tests.helpers.slow_step` too
     try:
         res = CliRunner().invoke(cli, ["run", str(yaml("ray")), "--no-progress"])
         assert res.exit_code == 0, res.output
         assert "wrote" in res.output
         s_local = Pipeline.from_yaml(yaml("local")).run()
     finally:
-        sys.path.remove(str(TESTS))
+        sys.path.remove(str(ROOT))
     s_ray = json.loads((tmp_path / "ray" / "stats.json").read_text())
     assert_same_run(tmp_path / "local", tmp_path / "ray", s_local, s_ray)
 

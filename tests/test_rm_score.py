@@ -8,7 +8,7 @@ import pytest
 from curate.context import RunContext
 from curate.rm.model import RewardModel
 from curate.rm.score import RMScore, sigmoid
-from curate.rm.tiny import build_tiny_rm
+from curate.testing.tiny_rm import build_tiny_rm
 from curate.schema import frame, make_candidate, make_pair
 
 CORPUS = ["how do I bake bread", "mix flour water and yeast then bake it", "I will not help with that",

@@ -13,7 +13,7 @@ import pytest
 
 from curate.io.writers import read_records
 
-TESTS = Path(__file__).parent
+ROOT = Path(__file__).resolve().parents[1]  # on PYTHONPATH: `tests.helpers.slow_step` imports from here
 
 
 def _pipeline(tmp_path: Path, hh: Path, out: str) -> Path:
@@ -25,7 +25,7 @@ batch_size: 100
 steps:
   - step: drop_identical
   - step: python
-    function: _slow_step:slow
+    function: tests.helpers.slow_step:slow
   - step: length_filter
     min_response_chars: 5
 output: {{dir: "{tmp_path / out}"}}
@@ -34,7 +34,7 @@ output: {{dir: "{tmp_path / out}"}}
 
 
 def _curate(*args, **kw):
-    env = dict(os.environ, PYTHONPATH=str(TESTS))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.Popen([sys.executable, "-m", "curate.cli.main", *args, "--no-progress"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 

@@ -12,7 +12,7 @@ from curate.pipeline import Pipeline
 from curate.schema import frame, make_candidate
 from curate.synth.generate import GenerateResponses
 from curate.synth.pairs import BuildPairs
-from tests.conftest_llm import write_prompts
+from tests.helpers.llm import write_prompts
 
 FAKE = {"backend": "fake", "model": "fake-a", "options": {"responses": ["short", "a much longer reply", "mid reply"]}}
 

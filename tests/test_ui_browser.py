@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest_annotate import PASSWORD, ROOT, live_server, seeded_store
+from tests.helpers.annotate import PASSWORD, ROOT, live_server, seeded_store
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest_annotate import PASSWORD, free_port, seeded_store, start_server
+from tests.helpers.annotate import PASSWORD, free_port, seeded_store, start_server
 
 from annotation_ui.loadclient import start
 

@@ -4,7 +4,7 @@ credentials, and without the CSRF token; sessions are HttpOnly + SameSite cookie
 from __future__ import annotations
 
 import pytest
-from conftest_annotate import PASSWORD, csrf_in, form_login, seeded_store
+from tests.helpers.annotate import PASSWORD, csrf_in, form_login, seeded_store
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 

@@ -17,7 +17,7 @@ An answer's id is a hash of (record id, user id), so pulling twice yields the sa
 The API key is read from the environment variable named by ``api_key_env``; it is never stored
 in config, written or logged.
 
-Tested only against ``curate.annotate.argilla_standin`` (a local stand-in for the REST endpoints the
+Tested only against ``curate.testing.argilla_standin`` (a local stand-in for the REST endpoints the
 SDK calls), never against a real Argilla server: see that module for why.
 """
 

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from curate.annotate.sqlite_users import NAME_CHARS, UsersMixin
-from curate.annotate.store import (CHOICES, AnnotationStore, Answer, Item, a_is_for, dumps, label_of,
+from curate.annotate.store import (CHOICES, AnnotationStore, Answer, Item, a_is_for, label_of,
                                    model_votes_of)
 from curate.errors import BackendError, ConfigError
 from curate.registry import STORES
+from curate.schema import dumps
 
 LEASE_SECONDS = 600  # an item handed to an annotator is held for them this long
 

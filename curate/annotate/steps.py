@@ -11,7 +11,6 @@ ensemble step after ``human_votes`` to re-aggregate.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 
 import polars as pl
@@ -20,7 +19,7 @@ from pydantic import Field
 from curate.annotate.store import AnnotationStore, Answer, StoreConfig
 from curate.context import RunContext
 from curate.registry import STEPS
-from curate.schema import VOTE
+from curate.schema import VOTE, VoteKind, dumps
 from curate.step import Options, Step
 
 P_CHOSEN = {"chosen": 1.0, "rejected": 0.0, "tie": 0.5}
@@ -86,8 +85,8 @@ def human_vote(a: Answer, flipped: bool = False) -> dict:
     raw = {"answer_id": a.answer_id, "task": a.task, "choice": a.choice, "a_is": a.a_is, "label": a.label,
            "rationale": a.rationale, "criteria": a.criteria}
     p = P_CHOSEN[a.label]
-    return {"voter": HUMAN_PREFIX + a.annotator, "kind": "human", "p_chosen": 1.0 - p if flipped else p,
-            "margin": None, "raw": json.dumps(raw, ensure_ascii=False)}
+    return {"voter": HUMAN_PREFIX + a.annotator, "kind": VoteKind.HUMAN, "p_chosen": 1.0 - p if flipped else p,
+            "margin": None, "raw": dumps(raw)}
 
 
 @STEPS.register()

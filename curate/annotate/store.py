@@ -16,7 +16,6 @@ Two backends implement this interface: ``sqlite`` (built in, serves annotation_u
 from __future__ import annotations
 
 import hashlib
-import json
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Iterable, Sequence
@@ -25,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from curate.errors import ConfigError
 from curate.registry import STORES
+from curate.schema import VoteKind
 
 CHOICES = ("A", "B", "tie", "skip")
 LABELS = ("chosen", "rejected", "tie", "skip")
@@ -80,7 +80,7 @@ def label_of(choice: str, a_is: str) -> str:
 def model_votes_of(pair: dict) -> list[dict]:
     """The non-human votes of a pair, as plain dicts (shown to annotators only if a task allows it)."""
     return [{"voter": v["voter"], "kind": v["kind"], "p_chosen": v["p_chosen"]}
-            for v in (pair.get("votes") or []) if v and v.get("kind") != "human"]
+            for v in (pair.get("votes") or []) if v and v.get("kind") != VoteKind.HUMAN]
 
 
 class AnnotationStore(ABC):
@@ -147,5 +147,3 @@ def open_store(backend: str = "sqlite", **options: Any) -> AnnotationStore:
         raise ConfigError(f"annotation store '{backend}': bad options {sorted(options)}: {e}") from e
 
 
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))

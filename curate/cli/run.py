@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import click
 
@@ -67,37 +66,6 @@ def validate(pipeline: str) -> None:
                    ("  [stateful]" if s.stateful else ""))
 
 
-@click.command()
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-@click.argument("name", required=False)
-def steps(name: str | None, as_json: bool) -> None:
-    """List every step with its input/output columns and options (or one step in full).
-
-    \b
-    Examples:
-      curate steps
-      curate steps semantic_dedup
-    """
-    from curate.registry import STEPS
-
-    items = [STEPS.get(name)] if name else [cls for _, cls in STEPS.items()]
-    descs = [c.describe() for c in items]
-    if as_json:
-        click.echo(json.dumps(descs, indent=2, default=str))
-        return
-    for d in descs:
-        click.secho(d["name"], bold=True, nl=False)
-        click.echo(f"  ({d['reads']} → {d['writes']})  {d['summary']}")
-        click.echo(f"    reads:  {', '.join(d['inputs']) or '-'}")
-        click.echo(f"    writes: {', '.join(d['outputs']) or '-'}")
-        for k, o in d["options"].items():
-            default = "required" if o["required"] else f"default {o['default']!r}"
-            click.echo(f"    --{k}: {o['type']} ({default}) {o['help']}")
-        if name:
-            click.echo("\n" + d["doc"])
-
-
 def register(cli: click.Group) -> None:
     cli.add_command(run)
     cli.add_command(validate)
-    cli.add_command(steps)

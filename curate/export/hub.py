@@ -10,7 +10,7 @@ holds (the LFS batch answer has no upload action for those) and sends only the r
 never shows a partial export. (The installed huggingface_hub has no ``upload_large_folder``;
 content-addressed re-runs are its resume mechanism for ``upload_folder``.)
 
-Offline tests run this against ``curate.export.hub_standin``, a local server on 127.0.0.1 that
+Offline tests run this against ``curate.testing.hub_standin``, a local server on 127.0.0.1 that
 answers the endpoints the client calls: repos/create, preupload, the LFS batch API + PUT, commit.
 """
 

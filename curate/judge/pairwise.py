@@ -6,7 +6,6 @@ prompt-specific criteria in the prompt.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import polars as pl
@@ -22,7 +21,7 @@ from curate.judge.swap import CONSISTENT_OUTCOMES, INCONSISTENT_OUTCOMES, combin
 from curate.llm.base import ChatRequest
 from curate.llm.config import build_llm
 from curate.registry import STEPS
-from curate.schema import add_votes, render_prompt
+from curate.schema import VoteKind, add_votes, dumps, render_prompt
 from curate.step import Step
 
 DEFAULT_SYSTEM = "You are an impartial judge of AI assistant responses. You answer only in JSON."
@@ -54,7 +53,7 @@ class PairwiseJudge(Step):
     inputs = ("prompt", "chosen", "rejected")
     outputs = ("votes",)
     Options = JudgeOptions
-    vote_kind = "llm_judge"
+    vote_kind = VoteKind.LLM_JUDGE
     uses_model = True
     voter_prefix = "judge"
 
@@ -101,7 +100,7 @@ class PairwiseJudge(Step):
         raw: list[str | None] = [None] * len(rows)
         for i, reason in skipped.items():
             self.stats.count(f"skipped:{reason}")
-            raw[i] = json.dumps({"skipped": reason})
+            raw[i] = dumps({"skipped": reason})
         for k, i in enumerate(judged):
             p[i], raw[i] = self._vote(completions[2 * k], completions[2 * k + 1])
         # an LLM verdict has no natural score scale, so margin stays empty
@@ -123,7 +122,7 @@ class PairwiseJudge(Step):
                "outcome": vote.outcome}
         if any(reasons):
             raw["errors"] = reasons
-        return vote.p_chosen, json.dumps(raw, ensure_ascii=False)
+        return vote.p_chosen, dumps(raw)
 
     def summary(self) -> dict[str, Any]:
         c = self.stats.counts

@@ -44,9 +44,13 @@ class PromptTemplate:
 
     def render(self, **variables: Any) -> str:
         from jinja2 import UndefinedError
+        from jinja2.sandbox import SecurityError
 
         try:
             return self._t.render(**variables).strip()
+        except (SecurityError, OverflowError) as e:  # unsafe attribute or call; range() over the sandbox's MAX_RANGE
+            raise ConfigError(f"{self.path}: the template sandbox blocked this ({e}); templates may use the "
+                              f"variables {', '.join(sorted(variables))} and plain filters only") from e
         except UndefinedError as e:
             raise ConfigError(
                 f"{self.path}: {e.message}; the variables available here are {', '.join(sorted(variables))}"

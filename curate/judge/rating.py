@@ -18,7 +18,7 @@ from curate.judge.schemas import ratings_schema
 from curate.llm.base import ChatRequest
 from curate.llm.config import build_llm
 from curate.registry import STEPS
-from curate.schema import RESPONSE, render_prompt
+from curate.schema import RESPONSE, RecordKind, dumps, render_prompt
 from curate.step import Step
 
 ASPECTS = {
@@ -54,7 +54,7 @@ class RateResponses(Step):
     """
 
     name = "rate_responses"
-    reads = "candidate"
+    reads = RecordKind.CANDIDATE
     inputs = ("prompt", "responses")
     outputs = ("responses",)
     Options = RatingOptions
@@ -109,7 +109,7 @@ class RateResponses(Step):
                 self.stats.count(f"aspect_missing:{a}", int(a not in ratings))
             prov["ratings"] = ratings
             response["score"] = sum(ratings.values()) / len(ratings)
-        response["provenance"] = json.dumps(prov, ensure_ascii=False)
+        response["provenance"] = dumps(prov)
 
     def summary(self) -> dict[str, Any]:
         c = self.stats.counts

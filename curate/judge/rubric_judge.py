@@ -10,7 +10,7 @@ from pydantic import Field
 
 from curate.judge.pairwise import JudgeOptions, PairwiseJudge
 from curate.registry import STEPS
-from curate.schema import render_prompt
+from curate.schema import VoteKind, render_prompt
 
 
 class RubricJudgeOptions(JudgeOptions):
@@ -31,8 +31,8 @@ class RubricJudge(PairwiseJudge):
     name = "rubric_judge"
     inputs = ("prompt", "chosen", "rejected", "rubric")
     Options = RubricJudgeOptions
-    vote_kind = "rubric_judge"
-    voter_prefix = "rubric_judge"
+    vote_kind = VoteKind.RUBRIC_JUDGE
+    voter_prefix = VoteKind.RUBRIC_JUDGE
 
     def row_variables(self, row: dict) -> tuple[dict[str, Any] | None, str | None]:
         try:

@@ -28,7 +28,7 @@ from curate.judge.rubric_set import RubricSet
 from curate.llm.base import ChatRequest
 from curate.llm.config import build_llm
 from curate.registry import STEPS
-from curate.schema import prompt_id, render_prompt
+from curate.schema import RecordKind, dumps, prompt_id, render_prompt
 from curate.step import Step
 
 
@@ -56,7 +56,7 @@ class ExtractRubrics(Step):
     """
 
     name = "extract_rubrics"
-    reads = "any"
+    reads = RecordKind.ANY
     inputs = ("prompt",)
     outputs = ("rubric",)
     Options = RubricOptions
@@ -96,15 +96,14 @@ class ExtractRubrics(Step):
         parsed, reason = parse_rubric(text, self.options.max_criteria)
         if reason:
             self.stats.count(f"parse_fail:{reason}")
-            return json.dumps({"prompt_id": pid, "task_category": "", "criteria": [],
-                               "error": completion.error if not completion.ok else reason, "raw": text},
-                              ensure_ascii=False)
+            return dumps({"prompt_id": pid, "task_category": "", "criteria": [],
+                          "error": completion.error if not completion.ok else reason, "raw": text})
         cat = parsed["task_category"]
         items = [(kind, t, cat) for kind in ("must", "penalize") for t in parsed[kind]]
         ids = self.rubric_set.assign(items, self._embed)
         self.stats.count("criteria", len(items))
         criteria = [{"id": rid, "kind": k, "text": t} for (k, t, _), rid in zip(items, ids)]
-        return json.dumps({"prompt_id": pid, "task_category": cat, "criteria": criteria}, ensure_ascii=False)
+        return dumps({"prompt_id": pid, "task_category": cat, "criteria": criteria})
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         return self.embedder.embed(texts)

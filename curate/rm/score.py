@@ -13,7 +13,7 @@ from pydantic import Field
 from curate.context import RunContext
 from curate.registry import STEPS
 from curate.rm.model import RewardModel
-from curate.schema import RESPONSE, add_votes, kind_of
+from curate.schema import RESPONSE, RecordKind, VoteKind, add_votes, dumps, kind_of
 from curate.step import Options, Step
 
 
@@ -46,7 +46,7 @@ class RMScore(Step):
     """
 
     name = "rm_score"
-    reads = "any"
+    reads = RecordKind.ANY
     inputs = ("prompt", "chosen", "rejected")
     outputs = ("votes",)
     Options = RMOptions
@@ -68,7 +68,7 @@ class RMScore(Step):
         return rewards.tolist()
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
-        if kind_of(batch) == "candidate":
+        if kind_of(batch) == RecordKind.CANDIDATE:
             return self._score_candidates(batch)
         prompts = batch["prompt"].to_list()
         convs = [p + [{"role": "assistant", "content": r}] for p, r in zip(prompts, batch["chosen"].to_list())]
@@ -78,8 +78,8 @@ class RMScore(Step):
         margin = [c - r for c, r in zip(rc, rr)]
         self.stats.count("chosen_higher", sum(m > 0 for m in margin))
         self.stats.count("pairs", batch.height)
-        raw = [json.dumps({"r_chosen": c, "r_rejected": r}) for c, r in zip(rc, rr)]
-        return add_votes(batch, self.voter, "rm", [sigmoid(m) for m in margin], margin, raw)
+        raw = [dumps({"r_chosen": c, "r_rejected": r}) for c, r in zip(rc, rr)]
+        return add_votes(batch, self.voter, VoteKind.RM, [sigmoid(m) for m in margin], margin, raw)
 
     def _score_candidates(self, batch: pl.DataFrame) -> pl.DataFrame:
         responses = batch["responses"].to_list()
@@ -90,7 +90,7 @@ class RMScore(Step):
             prov = json.loads(r["provenance"]) if r.get("provenance") else {}
             prov = prov if isinstance(prov, dict) else {"provenance": prov}
             prov.update(rm_score=reward, rm_model=self.options.model)
-            r["score"], r["provenance"] = reward, json.dumps(prov, ensure_ascii=False)
+            r["score"], r["provenance"] = reward, dumps(prov)
         return batch.with_columns(pl.Series("responses", responses, dtype=pl.List(RESPONSE)))
 
     def summary(self) -> dict[str, Any]:

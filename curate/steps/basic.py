@@ -10,7 +10,7 @@ from pydantic import Field
 
 from curate.errors import ConfigError
 from curate.registry import STEPS
-from curate.schema import prompt_text_expr, validate_frame
+from curate.schema import RecordKind, prompt_text_expr, validate_frame
 from curate.step import Options, Step
 
 
@@ -75,7 +75,7 @@ class ValidateSchema(Step):
     """
 
     name = "validate_schema"
-    reads = "any"
+    reads = RecordKind.ANY
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
         validate_frame(batch, where=f"step {self.label}")
@@ -94,7 +94,8 @@ class PythonStep(Step):
     """
 
     name = "python"
-    reads = "any"
+    reads = RecordKind.ANY
+    open_outputs = True
     Options = PythonOptions
 
     def __init__(self, *a, **kw):

@@ -7,7 +7,6 @@ run is reproducible, and every sample has its own request-cache entry.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import polars as pl
@@ -17,7 +16,7 @@ from curate.context import RunContext
 from curate.llm.base import ChatRequest, GenParams
 from curate.llm.config import LLMConfig, build_llm
 from curate.registry import STEPS
-from curate.schema import RESPONSE, append_provenance
+from curate.schema import RESPONSE, RecordKind, append_provenance, dumps
 from curate.step import Options, Step
 
 
@@ -51,7 +50,7 @@ class GenerateResponses(Step):
     """
 
     name = "generate_responses"
-    reads = "candidate"
+    reads = RecordKind.CANDIDATE
     inputs = ("prompt", "responses")
     outputs = ("responses",)
     Options = GenerateOptions
@@ -87,7 +86,7 @@ class GenerateResponses(Step):
                 "params": {"temperature": g.temperature, "top_p": g.top_p, "max_tokens": g.max_tokens},
                 "seed": req.params.seed, "system_prompt": g.system_prompt,
                 "finish_reason": c.finish_reason, "usage": c.usage}
-        return {"text": c.text, "model": label, "provenance": json.dumps(prov, ensure_ascii=False), "score": None}
+        return {"text": c.text, "model": label, "provenance": dumps(prov), "score": None}
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
         prompts = batch.get_column("prompt").to_list()

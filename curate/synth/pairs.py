@@ -25,7 +25,7 @@ from pydantic import Field
 
 from curate.errors import RecordError
 from curate.registry import STEPS
-from curate.schema import frame, make_pair
+from curate.schema import RecordKind, frame, make_pair
 from curate.step import Options, Step
 
 
@@ -95,7 +95,7 @@ class BuildPairs(Step):
     """
 
     name = "build_pairs"
-    reads, writes = "candidate", "pair"
+    reads, writes = RecordKind.CANDIDATE, RecordKind.PAIR
     inputs = ("id", "prompt", "responses", "source", "metadata", "provenance")
     outputs = ("chosen", "rejected", "metadata", "provenance")
     Options = PairOptions
@@ -134,7 +134,7 @@ class BuildPairs(Step):
         why = pl.Series(reasons, dtype=pl.Utf8)
         for reason in sorted({r for r in reasons if r}):
             self.drop(batch, why == reason, reason)  # counted and kept in rejected/ as candidates
-        return frame(records, "pair")
+        return frame(records, RecordKind.PAIR)
 
     def summary(self) -> dict[str, Any]:
         n_in = self.stats.records_in

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from curate.localserver import ThreadedServer
+from curate.testing.localserver import ThreadedServer
 
 LFS_SUFFIXES = (".parquet", ".png", ".arrow", ".jpg", ".gz", ".zip")
 PREFIX = {"dataset": "datasets/", "space": "spaces/", "model": ""}

@@ -6,11 +6,13 @@ import re
 from contextlib import contextmanager
 from pathlib import Path
 
+import polars as pl
+
 from annotation_ui.loadclient import free_port, start_server  # noqa: F401  (re-exported for tests)
 from curate.annotate.sqlite_store import SQLiteStore
-from curate.schema import frame, make_pair
+from curate.schema import VoteKind, add_votes, frame, make_pair
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct-horse-battery"
 
 
@@ -56,3 +58,13 @@ def live_server(db: Path):
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def voted_pairs() -> pl.DataFrame:
+    """3 pairs every judge agrees on (keep) and 3 where the judges split (the ensemble routes them)."""
+    df = frame([make_pair(f"question {i}?", f"answer {i} (chosen)", f"answer {i} (rejected)", "t") for i in range(6)])
+    clear = [True, True, True, False, False, False]
+    for j, (p_clear, p_split) in enumerate([(0.9, 0.8), (0.9, 0.2), (0.85, 0.7)]):
+        df = add_votes(df, f"judge{j}", VoteKind.LLM_JUDGE, [p_clear if c else p_split for c in clear],
+                       margin=[2.0 if c else (0.1 if p_split > 0.5 else -0.3) for c in clear])
+    return df

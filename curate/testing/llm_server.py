@@ -11,7 +11,7 @@ key → number of successful answers), which is how tests prove no finished call
     with TestServer(FakeLLM(responses=["hi"]), fail_rate=0.3) as srv:
         srv.base_url   # http://127.0.0.1:PORT/v1
 
-Run standalone: ``python -m curate.llm.testserver --backend llamacpp --port 8011``.
+Run standalone: ``python -m curate.testing.llm_server --backend llamacpp --port 8011``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections import Counter
 from typing import Sequence
 
 from curate.llm.base import LLM, ChatRequest, GenParams, request_key
-from curate.localserver import ThreadedServer, free_port
+from curate.testing.localserver import ThreadedServer, free_port
 
 FAULTS = ("500", "429", "timeout", "garbage")
 

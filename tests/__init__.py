@@ -1,0 +1,1 @@
+"""Test suite (a package, so `from tests.helpers.x import ...` resolves to this folder with plain `python -m pytest`)."""

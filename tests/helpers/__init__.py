@@ -1,0 +1,1 @@
+"""Helpers shared by test modules, imported one way: `from tests.helpers.<module> import ...`."""
