@@ -7,7 +7,7 @@ import json
 import polars as pl
 import pytest
 
-from _shared import shared_data
+from tests.helpers.data import need_shared_data as shared_data
 from curate.errors import ConfigError, InputError
 from curate.io.reader import Reader
 

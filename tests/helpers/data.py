@@ -18,3 +18,13 @@ def shared_data(*parts: str) -> Path:
         if base.joinpath(*parts).exists():
             return base.joinpath(*parts)
     return ROOT.parent.joinpath("shared", "data", *parts)
+
+
+def need_shared_data(*parts: str) -> Path:
+    """Like ``shared_data``, but skips the calling test (naming where it looked) if the file is absent."""
+    import pytest
+
+    path = shared_data(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data not found at {path} (see ../shared/data/README.md)")
+    return path
