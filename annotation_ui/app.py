@@ -10,28 +10,15 @@ from pathlib import Path
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 
+from annotation_ui.admin import add_admin_routes
+from annotation_ui.pages import HERE, SECURITY_HEADERS, page
 from annotation_ui.security import (LOGIN_COOKIE, SESSION_COOKIE, LoginRequired, PasswordChangeRequired,
                                     check_csrf, cookie_args, current_user, member_of, session_user, store_of)
 from curate.annotate.auth import same
 from curate.annotate.sqlite_store import AnswerRejected, SQLiteStore
 from curate.errors import ConfigError
-
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=str(HERE / "templates"))
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
-    "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
-
-
-def page(request: Request, name: str, status: int = 200, **ctx) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, ctx, status_code=status)
-
 
 def create_app(db_path: str | Path = "annotate.db", secure_cookies: bool = False) -> FastAPI:
     """The web app over the SQLite store at `db_path`. Set `secure_cookies` behind HTTPS."""
@@ -61,8 +48,6 @@ def create_app(db_path: str | Path = "annotate.db", secure_cookies: bool = False
     # routes are added to the app itself (not via routers) so app.routes lists every one of them,
     # which the security test walks
     _routes(app)
-    from annotation_ui.admin import add_admin_routes
-
     add_admin_routes(app)
     return app
 
