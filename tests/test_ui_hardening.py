@@ -146,3 +146,20 @@ def test_secure_flag_and_plain_http():
     assert "secure" in r.headers["set-cookie"].lower() and r.headers["strict-transport-security"]
     r = TestClient(create_app(":memory:")).get("/login")
     assert "secure" not in r.headers["set-cookie"].lower() and "strict-transport-security" not in r.headers
+
+
+def test_serve_passes_trusted_proxies(tmp_path, monkeypatch):
+    import uvicorn
+    from click.testing import CliRunner
+
+    from curate.cli.main import cli
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+    r = CliRunner().invoke(cli, ["annotate", "serve", "--db", str(tmp_path / "a.db"),
+                                 "--trusted-proxy", "10.0.0.1", "--trusted-proxy", "fd00::/8"])
+    assert r.exit_code == 0, r.output
+    assert [str(n) for n in seen["app"].state.trusted_proxies] == ["10.0.0.1/32", "fd00::/8"]
+    assert seen["proxy_headers"] is False  # uvicorn must not rewrite the client address on its own
+    r = CliRunner().invoke(cli, ["annotate", "serve", "--db", str(tmp_path / "a.db"), "--trusted-proxy", "nginx"])
+    assert r.exit_code != 0 and "not an IP address" in r.output
