@@ -6,7 +6,7 @@ import os
 import secrets
 import uuid
 from pathlib import Path
-from typing import Iterable
+from collections.abc import Iterable
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response

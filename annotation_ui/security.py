@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable
+from collections.abc import Iterable
 
 from fastapi import Depends, HTTPException, Request
 

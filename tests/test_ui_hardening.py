@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest_annotate import PASSWORD, csrf_in, form_login, seeded_store
+from conftest_annotate import PASSWORD, form_login, seeded_store
 from fastapi.testclient import TestClient
 
 from annotation_ui.app import create_app
@@ -77,7 +77,7 @@ def test_item_id_out_of_range_is_422_with_headers(db):
 
 def test_every_error_carries_security_headers(db, monkeypatch):
     app = create_app(db)
-    client, h = api_client(app)
+    client, _ = api_client(app)
     assert client.get("/no-such-page").status_code == 404
     assert has_headers(client.get("/no-such-page"))
     r = client.get("/logout")
