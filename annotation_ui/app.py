@@ -26,6 +26,7 @@ from curate.errors import ConfigError
 HSTS = "max-age=31536000"
 MAX_ITEM_ID = 2**63 - 1  # SQLite's largest integer; a larger id would overflow in the driver
 
+
 def create_app(db_path: str | Path = "annotate.db", secure_cookies: bool = False,
                trusted_proxies: Iterable[str] = ()) -> FastAPI:
     """The web app over the SQLite store at `db_path`.
