@@ -6,44 +6,51 @@ import os
 import secrets
 import uuid
 from pathlib import Path
+from collections.abc import Iterable
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 
+from annotation_ui.admin import add_admin_routes
+from annotation_ui.pages import HERE, SECURITY_HEADERS, page
 from annotation_ui.security import (LOGIN_COOKIE, SESSION_COOKIE, LoginRequired, PasswordChangeRequired,
-                                    check_csrf, cookie_args, current_user, member_of, session_user, store_of)
+                                    check_csrf, client_addr, cookie_args, current_user, is_secure, member_of,
+                                    parse_proxies, session_user, store_of)
 from curate.annotate.auth import same
-from curate.annotate.sqlite_store import AnswerRejected, SQLiteStore
+from curate.annotate.sqlite_store import AnswerConflict, AnswerRejected, SQLiteStore
+from curate.annotate.sqlite_throttle import LoginThrottled
 from curate.errors import ConfigError
 
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=str(HERE / "templates"))
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
-    "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
+HSTS = "max-age=31536000"
+MAX_ITEM_ID = 2**63 - 1  # SQLite's largest integer; a larger id would overflow in the driver
 
 
-def page(request: Request, name: str, status: int = 200, **ctx) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, ctx, status_code=status)
+def create_app(db_path: str | Path = "annotate.db", secure_cookies: bool = False,
+               trusted_proxies: Iterable[str] = ()) -> FastAPI:
+    """The web app over the SQLite store at `db_path`.
 
-
-def create_app(db_path: str | Path = "annotate.db", secure_cookies: bool = False) -> FastAPI:
-    """The web app over the SQLite store at `db_path`. Set `secure_cookies` behind HTTPS."""
+    Set `secure_cookies` when every request arrives over HTTPS; otherwise list the TLS proxies in
+    `trusted_proxies` (addresses or networks) and their X-Forwarded-Proto/-For headers are believed.
+    """
     app = FastAPI(title="curate annotation", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = SQLiteStore(db_path)
     app.state.secure_cookies = secure_cookies
+    app.state.trusted_proxies = parse_proxies(trusted_proxies)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.middleware("http")
     async def headers(request: Request, call_next):
         response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
+        _add_headers(request, response)
+        return response
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> Response:
+        # Starlette sends this response from outside the middleware above, so it adds the headers itself
+        response = JSONResponse({"error": "internal error; the server log has the details"}, status_code=500)
+        _add_headers(request, response)
         return response
 
     @app.exception_handler(LoginRequired)
@@ -61,21 +68,34 @@ def create_app(db_path: str | Path = "annotate.db", secure_cookies: bool = False
     # routes are added to the app itself (not via routers) so app.routes lists every one of them,
     # which the security test walks
     _routes(app)
-    from annotation_ui.admin import add_admin_routes
-
     add_admin_routes(app)
     return app
 
 
 def app_from_env() -> FastAPI:
-    """For ``uvicorn --factory annotation_ui.app:app_from_env``: the store path from $CURATE_ANNOTATE_DB."""
+    """For ``uvicorn --factory --no-proxy-headers annotation_ui.app:app_from_env``: the store path from
+    $CURATE_ANNOTATE_DB, $CURATE_SECURE_COOKIES=1, $CURATE_TRUSTED_PROXIES (comma-separated)."""
+    proxies = [p for p in os.environ.get("CURATE_TRUSTED_PROXIES", "").split(",") if p.strip()]
     return create_app(os.environ.get("CURATE_ANNOTATE_DB", "annotate.db"),
-                      secure_cookies=os.environ.get("CURATE_SECURE_COOKIES") == "1")
+                      secure_cookies=os.environ.get("CURATE_SECURE_COOKIES") == "1", trusted_proxies=proxies)
+
+
+def _add_headers(request: Request, response: Response) -> None:
+    response.headers.update(SECURITY_HEADERS)
+    if is_secure(request):
+        response.headers["Strict-Transport-Security"] = HSTS
+
+
+def _throttled(request: Request, exc: LoginThrottled, name: str, **ctx) -> HTMLResponse:
+    """The form page again with 429 and Retry-After: too many failed logins for the user or address."""
+    resp = page(request, name, status=429, error=str(exc), **ctx)
+    resp.headers["Retry-After"] = str(exc.retry_after)
+    return resp
 
 
 class AnswerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    item_id: int
+    item_id: int = Field(ge=1, le=MAX_ITEM_ID)
     answer_id: str = Field(min_length=8, max_length=64)
     choice: str
     rationale: str = Field("", max_length=5000)
@@ -96,7 +116,10 @@ def _routes(r: FastAPI) -> None:
         if not same(csrf, request.cookies.get(LOGIN_COOKIE)):
             raise HTTPException(403, "login form expired; reload the login page")
         store = store_of(request)
-        user = store.login(username, password)
+        try:
+            user = store.login(username, password, client=client_addr(request))
+        except LoginThrottled as e:
+            return _throttled(request, e, "login.html", csrf=csrf)
         if user is None:
             return page(request, "login.html", status=401, csrf=csrf, error="wrong user name or password")
         token, _ = store.create_session(user["id"])
@@ -118,11 +141,21 @@ def _routes(r: FastAPI) -> None:
 
     @r.post("/password", dependencies=[Depends(check_csrf)])
     def password(request: Request, new: str = Form(..., max_length=200), again: str = Form(..., max_length=200),
-                 user: dict = Depends(session_user)):
+                 old: str = Form("", max_length=200), user: dict = Depends(session_user)):
+        """Change the password: the current one is needed unless this session came from a one-time token;
+        the user's other sessions end."""
+        store = store_of(request)
         if new != again:
             return page(request, "password.html", status=400, user=user, error="the two passwords differ")
+        if not user["must_change"]:
+            try:  # checked like a login, so a stolen session cannot brute-force the password either
+                known = store.login(user["name"], old, client=client_addr(request)) is not None
+            except LoginThrottled as e:
+                return _throttled(request, e, "password.html", user=user)
+            if not known:
+                return page(request, "password.html", status=400, user=user, error="the current password is wrong")
         try:
-            store_of(request).set_password(user["id"], new)
+            store.set_password(user["id"], new, keep_session=request.cookies.get(SESSION_COOKIE))
         except ConfigError as e:
             return page(request, "password.html", status=400, user=user, error=str(e))
         return RedirectResponse("/", status_code=303)
@@ -186,6 +219,10 @@ def _submit(request: Request, task: str, user: dict, data: AnswerIn) -> dict:
     try:
         ans, dup = store_of(request).submit(task, user, data.item_id, data.answer_id, data.choice,
                                             data.rationale, data.criteria)
+    except AnswerConflict as e:
+        stored = None if e.stored is None else {"answer_id": e.stored.answer_id, "choice": e.stored.choice,
+                                                "created": e.stored.created}
+        raise HTTPException(409, {"error": str(e), "stored": stored}) from e
     except AnswerRejected as e:
         raise HTTPException(422, str(e)) from e
     return {"ok": True, "answer_id": ans.answer_id, "duplicate": dup}

@@ -91,7 +91,7 @@ def start_server(db: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "CURATE_ANNOTATE_DB": str(db), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "annotation_ui.app:app_from_env", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"], cwd=Path(__file__).resolve().parents[1], env=env)
+         "--port", str(port), "--log-level", "warning", "--no-proxy-headers"], cwd=Path(__file__).resolve().parents[1], env=env)
     for _ in range(300):  # up to ~30 s on a busy 2-core machine
         try:
             if httpx.get(f"http://127.0.0.1:{port}/login", timeout=1).status_code == 200:

@@ -8,14 +8,25 @@
   double-submit cookie instead.
 * Every route except ``/login`` and ``/static`` requires a session; admin routes require the admin
   role; task routes require membership of the task (checked in ``member_of``).
+* Logins are throttled per user name and client address (``curate/annotate/sqlite_throttle.py``).
+* Behind a TLS-terminating proxy: ``X-Forwarded-Proto`` and ``X-Forwarded-For`` are believed only
+  from the addresses configured as trusted proxies; a request that arrived over HTTPS (directly or
+  via such a proxy) gets ``Secure`` cookies and HSTS. Run uvicorn with ``--no-proxy-headers`` so it
+  does not rewrite the client address itself (by default it trusts 127.0.0.1).
 """
 
 from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
 
 from fastapi import Depends, HTTPException, Request
 
 from curate.annotate.auth import same
 from curate.annotate.sqlite_store import SQLiteStore
+from curate.errors import ConfigError
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 SESSION_COOKIE = "curate_session"
 LOGIN_COOKIE = "curate_login_csrf"
@@ -33,8 +44,47 @@ def store_of(request: Request) -> SQLiteStore:
     return request.app.state.store
 
 
+def parse_proxies(values: Iterable[str]) -> tuple[Network, ...]:
+    """Trusted proxy addresses or networks ("10.0.0.5", "10.0.0.0/8", "::1") as ip networks."""
+    out = []
+    for v in values:
+        try:
+            out.append(ipaddress.ip_network(v.strip(), strict=False))
+        except ValueError as e:
+            raise ConfigError(f"trusted proxy {v!r} is not an IP address or network (e.g. 10.0.0.5 or "
+                              "10.0.0.0/8)") from e
+    return tuple(out)
+
+
+def _from_proxy(request: Request) -> bool:
+    """Whether the connecting peer is one of the configured trusted proxies."""
+    try:
+        peer = ipaddress.ip_address(request.client.host) if request.client else None
+    except ValueError:
+        return False
+    return peer is not None and any(peer in net for net in request.app.state.trusted_proxies)
+
+
+def _last(header: str | None) -> str:
+    # the last entry is the one our (trusted) proxy wrote; earlier ones came from the client
+    return header.split(",")[-1].strip() if header else ""
+
+
+def client_addr(request: Request) -> str | None:
+    """The client's address: the peer, or what a trusted proxy says in X-Forwarded-For."""
+    forwarded = _last(request.headers.get("x-forwarded-for")) if _from_proxy(request) else ""
+    return forwarded or (request.client.host if request.client else None)
+
+
+def is_secure(request: Request) -> bool:
+    """HTTPS (directly, or a trusted proxy's X-Forwarded-Proto), or the app was told it is behind HTTPS."""
+    if request.app.state.secure_cookies or request.url.scheme == "https":
+        return True
+    return _from_proxy(request) and _last(request.headers.get("x-forwarded-proto")).lower() == "https"
+
+
 def cookie_args(request: Request) -> dict:
-    return {"httponly": True, "samesite": "strict", "secure": request.app.state.secure_cookies, "path": "/"}
+    return {"httponly": True, "samesite": "strict", "secure": is_secure(request), "path": "/"}
 
 
 def session_user(request: Request) -> dict:

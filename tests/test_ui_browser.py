@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from tests.helpers.annotate import PASSWORD, ROOT, live_server, seeded_store
 
+from curate.annotate.sqlite_throttle import USER_FREE
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]
@@ -82,3 +84,35 @@ def test_annotate_with_keyboard(browser, tmp_path):
     artifacts.mkdir(exist_ok=True)
     shutil.copy(tmp_path / "annotator.png", artifacts / "annotator.png")
     # annotation_ui/screenshots/annotator.png is a committed copy for the docs; tests never write tracked files
+
+
+def test_lockout_message_and_password_change(browser, tmp_path):
+    store = seeded_store(tmp_path / "a.db", n_items=2, annotators=("ann1", "ann2"), overlap=1)
+    with live_server(tmp_path / "a.db") as (url, _, _):
+        page = browser.new_page()
+        for _ in range(USER_FREE + 1):  # the last try is refused without checking the password
+            page.goto(url + "/login")
+            page.fill("#username", "ann1")
+            page.fill("#password", "wrong-guess")
+            page.click("#login")
+        assert "too many failed logins" in page.inner_text(".error")
+
+        page.goto(url + "/login")
+        page.fill("#username", "ann2")
+        page.fill("#password", PASSWORD)
+        page.click("#login")
+        page.wait_for_url(url + "/tasks")
+        page.click("#change-password")
+        page.wait_for_url(url + "/password")
+        page.fill("#old", "not-my-password")
+        page.fill("#new", PASSWORD + "!")
+        page.fill("#again", PASSWORD + "!")
+        page.click("#save")
+        assert "current password is wrong" in page.inner_text(".error")
+        page.fill("#old", PASSWORD)
+        page.fill("#new", PASSWORD + "!")
+        page.fill("#again", PASSWORD + "!")
+        page.click("#save")
+        page.wait_for_url(url + "/tasks")
+        page.close()
+    assert store.login("ann2", PASSWORD + "!") is not None

@@ -3,6 +3,9 @@
 Only hashes are stored. Passwords use scrypt (stdlib) with a per-user salt; session and
 invite tokens are 32 random bytes, so a plain SHA-256 of them is enough to make a stolen database
 useless for logging in.
+
+``check_password`` runs the KDF exactly once whatever it is given (no hash, a one-time-token user,
+an unknown user), so a login's duration does not tell whether the user name exists.
 """
 
 from __future__ import annotations
@@ -13,6 +16,13 @@ import hmac
 import secrets
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+# checked against when there is no real hash: a fixed salt, and a key no password is known to produce
+_DUMMY_SALT = b"curate-no-user!!"
+_DUMMY_KEY = bytes(32)
+
+
+def _kdf(password: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, **_SCRYPT)
 
 
 def new_token() -> str:
@@ -21,16 +31,20 @@ def new_token() -> str:
 
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
-    key = hashlib.scrypt(password.encode("utf-8"), salt=salt, **_SCRYPT)
+    key = _kdf(password, salt)
     return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(key).decode()
 
 
 def check_password(password: str, stored: str | None) -> bool:
-    if not stored or not stored.startswith("scrypt$"):
-        return False
-    _, salt_b64, key_b64 = stored.split("$")
-    key = hashlib.scrypt(password.encode("utf-8"), salt=base64.b64decode(salt_b64), **_SCRYPT)
-    return hmac.compare_digest(key, base64.b64decode(key_b64))
+    """Whether `password` matches `stored` (False for a missing hash, after the same amount of work)."""
+    real = bool(stored) and stored.startswith("scrypt$") and stored.count("$") == 2
+    if real:
+        _, salt_b64, key_b64 = stored.split("$")
+        salt, want = base64.b64decode(salt_b64), base64.b64decode(key_b64)
+    else:
+        salt, want = _DUMMY_SALT, _DUMMY_KEY
+    ok = hmac.compare_digest(_kdf(password, salt), want)
+    return ok and real
 
 
 def hash_token(token: str) -> str:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
+from curate.annotate.sqlite_throttle import ThrottleMixin
 from curate.annotate.sqlite_users import NAME_CHARS, UsersMixin
 from curate.annotate.store import (CHOICES, AnnotationStore, Answer, Item, a_is_for, label_of,
                                    model_votes_of)
@@ -44,6 +45,8 @@ CREATE TABLE IF NOT EXISTS leases (item_id INTEGER NOT NULL, user_id INTEGER NOT
 CREATE TABLE IF NOT EXISTS answers (answer_id TEXT PRIMARY KEY, item_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
   choice TEXT NOT NULL, a_is TEXT NOT NULL, label TEXT NOT NULL, rationale TEXT NOT NULL, criteria TEXT NOT NULL,
   created REAL NOT NULL, UNIQUE(item_id, user_id));
+CREATE TABLE IF NOT EXISTS login_throttle (throttle_key TEXT PRIMARY KEY, failures INTEGER NOT NULL,
+  last REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS answers_item ON answers(item_id);
 CREATE INDEX IF NOT EXISTS leases_item ON leases(item_id);
 """
@@ -53,8 +56,17 @@ class AnswerRejected(BackendError):
     """A submitted answer is invalid or not allowed (wrong task, not a member, bad choice)."""
 
 
+class AnswerConflict(AnswerRejected):
+    """A valid answer the store's state refuses: the annotator already answered the item (answers are
+    final; `stored` is the answer kept), or the item is not held (leased) for them."""
+
+    def __init__(self, message: str, stored: Answer | None = None):
+        self.stored = stored
+        super().__init__(message)
+
+
 @STORES.register("sqlite")
-class SQLiteStore(UsersMixin, AnnotationStore):
+class SQLiteStore(UsersMixin, ThrottleMixin, AnnotationStore):
     """Annotation store in one SQLite file (default ``annotate.db``); serves annotation_ui/."""
 
     name = "sqlite"
@@ -222,11 +234,18 @@ class SQLiteStore(UsersMixin, AnnotationStore):
 
     def submit(self, task: str, user: dict, item_id: int, answer_id: str, choice: str,
                rationale: str = "", criteria: Sequence[str] = ()) -> tuple[Answer, bool]:
-        """Store one answer; returns (answer, duplicate). Retrying with the same answer_id is safe."""
+        """Store one answer; returns (answer, duplicate). Retrying with the same answer_id is safe.
+
+        The item must be held for the annotator (``next_item`` leased it to them). Answers are final:
+        another answer id, or another choice under the same id, for an item the annotator already
+        answered raises AnswerConflict carrying the stored answer.
+        """
         if choice not in CHOICES:
             raise AnswerRejected(f"choice {choice!r} is invalid; expected one of {CHOICES}")
         if not (8 <= len(answer_id) <= 64) or not answer_id.replace("-", "").isalnum():
             raise AnswerRejected("answer_id must be 8-64 letters, digits or '-' (a client-generated UUID)")
+        if not isinstance(item_id, int) or not 1 <= item_id < 2**63:
+            raise AnswerRejected(f"item_id {item_id!r} is invalid: item ids are integers from 1 to 2**63 - 1")
         if len(rationale) > 5000:
             raise AnswerRejected("rationale is longer than 5000 characters")
         t = self.task(task)
@@ -243,9 +262,8 @@ class SQLiteStore(UsersMixin, AnnotationStore):
                 "JOIN users u ON u.id=a.user_id WHERE a.answer_id=? OR (a.item_id=? AND a.user_id=?)",
                 (answer_id, item_id, user["id"])).fetchone()
             if old is not None:
-                if old["user_id"] != user["id"] or old["item_id"] != item_id:
-                    raise AnswerRejected(f"answer id {answer_id} was already used for another item")
-                return _answer(task, old), True
+                return self._repeat(task, old, user, item_id, answer_id, choice), True
+            self._check_lease(db, t, item_id, user)
             a_is = a_is_for(t["seed"], row["pair_id"], user["name"])
             now = time.time()
             db.execute("INSERT INTO answers(answer_id, item_id, user_id, choice, a_is, label, rationale, criteria, "
@@ -255,6 +273,35 @@ class SQLiteStore(UsersMixin, AnnotationStore):
             db.execute("DELETE FROM leases WHERE item_id=? AND user_id=?", (item_id, user["id"]))
         return Answer(answer_id, task, row["pair_id"], user["name"], choice, a_is, label_of(choice, a_is),
                       rationale, list(criteria), now), False
+
+    @staticmethod
+    def _repeat(task: str, old: sqlite3.Row, user: dict, item_id: int, answer_id: str, choice: str) -> Answer:
+        """The stored answer when a submit repeats it (a retry); otherwise why it is refused."""
+        if old["user_id"] != user["id"] or old["item_id"] != item_id:
+            raise AnswerRejected(f"answer id {answer_id} was already used for another item")
+        stored = _answer(task, old)
+        if old["answer_id"] != answer_id or old["choice"] != choice:
+            raise AnswerConflict(f"you already answered item {item_id} ({old['choice']}, answer id "
+                                 f"{old['answer_id']}); answers are final, so this one was not stored", stored)
+        return stored
+
+    @staticmethod
+    def _check_lease(db: sqlite3.Connection, t: dict, item_id: int, user: dict) -> None:
+        """AnswerConflict unless the item is held for the user; an expired hold still counts while the
+        item has room (fewer answers and others' holds than the overlap), so a slow annotator keeps their work."""
+        now = time.time()
+        lease = db.execute("SELECT expires FROM leases WHERE item_id=? AND user_id=?", (item_id, user["id"])).fetchone()
+        if lease is None:
+            raise AnswerConflict(f"item {item_id} was not handed to you; answer the item /next gives you")
+        if lease["expires"] > now:
+            return
+        taken = db.execute(
+            "SELECT (SELECT count(*) FROM answers a WHERE a.item_id=? AND a.label!='skip') "
+            "+ (SELECT count(*) FROM leases l WHERE l.item_id=? AND l.user_id!=? AND l.expires>?)",
+            (item_id, item_id, user["id"], now)).fetchone()[0]
+        if taken >= t["overlap"]:
+            raise AnswerConflict(f"your hold on item {item_id} expired and other annotators took it; "
+                                 "reload the page for your next item")
 
     def user_progress(self, task: str, user: dict) -> dict[str, int]:
         """How many items this annotator answered, and how many the task has."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from curate.annotate.auth import check_password, hash_password, hash_token, new_token
+from curate.annotate.auth import check_password, hash_password, hash_token, new_token, same
 from curate.errors import ConfigError
 
 ROLES = ("admin", "annotator")
@@ -25,7 +25,7 @@ def check_name(name: str) -> str:
 
 
 class UsersMixin:
-    # _tx(), _db() and _task_id() come from SQLiteStore
+    # _tx(), _db() and _task_id() come from SQLiteStore, charge_login()/refund_login() from ThrottleMixin
 
     # ------------------------------------------------------------ users
     def add_user(self, name: str, role: str = "annotator", password: str | None = None) -> str | None:
@@ -62,25 +62,39 @@ class UsersMixin:
         r = self._db().execute("SELECT id, name, role, must_change FROM users WHERE name=?", (name,)).fetchone()
         return dict(r) if r else None
 
-    def login(self, name: str, secret: str) -> dict[str, Any] | None:
-        """The user if `secret` is their password or their unused one-time token (which it consumes)."""
+    def login(self, name: str, secret: str, client: str | None = None) -> dict[str, Any] | None:
+        """The user if `secret` is their password or their unused one-time token (which it consumes).
+
+        Every attempt is first charged to the user name and the `client` address (LoginThrottled while
+        either is locked); a success is refunded. Known and unknown names cost one KDF run alike.
+        """
+        self.charge_login(name, client)
+        user = self._check_secret(name, secret)
+        if user is not None:
+            self.refund_login(name, client)
+        return user
+
+    def _check_secret(self, name: str, secret: str) -> dict[str, Any] | None:
         with self._tx() as db:
             r = db.execute("SELECT * FROM users WHERE name=?", (name,)).fetchone()
-            if r is None:
-                return None
-            if r["token_hash"] and r["token_hash"] == hash_token(secret):
+            if r is not None and same(r["token_hash"], hash_token(secret)):
                 db.execute("UPDATE users SET token_hash=NULL WHERE id=?", (r["id"],))
                 return {"id": r["id"], "name": r["name"], "role": r["role"], "must_change": 1}
-        if check_password(secret, r["pw_hash"]):
+        # outside the write transaction (the KDF takes ~50 ms); a missing user or hash is checked
+        # against a dummy hash so the time taken does not tell whether the name exists
+        if check_password(secret, r["pw_hash"] if r is not None else None):
             return {"id": r["id"], "name": r["name"], "role": r["role"], "must_change": r["must_change"]}
         return None
 
-    def set_password(self, user_id: int, password: str) -> None:
+    def set_password(self, user_id: int, password: str, keep_session: str | None = None) -> None:
+        """Set a user's password and end their sessions, except the one whose cookie is `keep_session`."""
         if len(password) < 10:
             raise ConfigError("a password needs at least 10 characters")
         with self._tx() as db:
             db.execute("UPDATE users SET pw_hash=?, token_hash=NULL, must_change=0 WHERE id=?",
                        (hash_password(password), user_id))
+            db.execute("DELETE FROM sessions WHERE user_id=? AND token_hash!=?",
+                       (user_id, hash_token(keep_session) if keep_session else ""))
 
     # ------------------------------------------------------------ sessions
     def create_session(self, user_id: int) -> tuple[str, str]:

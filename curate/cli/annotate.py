@@ -171,16 +171,25 @@ def metrics(task: str, db: str, backend: str, api_url: str | None, workspace: st
 @click.option("--db", default="annotate.db", show_default=True, help=DB_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
-@click.option("--secure-cookies", is_flag=True, help="mark cookies Secure (serve behind HTTPS)")
-def serve(db: str, host: str, port: int, secure_cookies: bool) -> None:
-    """Run the annotation web app (create an admin first with `curate annotate create-admin`)."""
+@click.option("--secure-cookies", is_flag=True, help="mark cookies Secure (every request arrives over HTTPS)")
+@click.option("--trusted-proxy", "trusted_proxies", multiple=True, metavar="ADDR",
+              help="a TLS proxy (address or network, repeatable) whose X-Forwarded-Proto/-For are believed")
+def serve(db: str, host: str, port: int, secure_cookies: bool, trusted_proxies: tuple[str, ...]) -> None:
+    """Run the annotation web app (create an admin first with `curate annotate create-admin`).
+
+    \b
+    Behind nginx on the same machine, terminating TLS:
+      curate annotate serve --trusted-proxy 127.0.0.1
+    """
     from curate.errors import require
 
     uvicorn = require("uvicorn", "ui", "the annotation web app")
     require("fastapi", "ui", "the annotation web app")
     from annotation_ui.app import create_app
 
-    uvicorn.run(create_app(db, secure_cookies=secure_cookies), host=host, port=port, log_level="warning")
+    app = create_app(db, secure_cookies=secure_cookies, trusted_proxies=trusted_proxies)
+    # proxy_headers off: the app decides which proxies to believe (uvicorn would trust 127.0.0.1 itself)
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 def register(cli: click.Group) -> None:
