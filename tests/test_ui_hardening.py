@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest_annotate import PASSWORD, form_login, seeded_store
+from tests.helpers.annotate import PASSWORD, form_login, seeded_store
 from fastapi.testclient import TestClient
 
 from annotation_ui.app import create_app

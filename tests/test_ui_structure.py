@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from conftest_annotate import ROOT
+from tests.helpers.annotate import ROOT
 
 
 def imported(module: str) -> set[str]:
