@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from curate.annotate.sqlite_users import NAME_CHARS, UsersMixin
 from curate.annotate.store import (CHOICES, AnnotationStore, Answer, Item, a_is_for, dumps, label_of,
                                    model_votes_of)
-from curate.errors import BackendError, ConfigError
+from curate.errors import AnswerRejected, BackendError, ConfigError  # noqa: F401  (AnswerRejected: re-exported)
 from curate.registry import STORES
 
 LEASE_SECONDS = 600  # an item handed to an annotator is held for them this long
@@ -46,10 +46,6 @@ CREATE TABLE IF NOT EXISTS answers (answer_id TEXT PRIMARY KEY, item_id INTEGER 
 CREATE INDEX IF NOT EXISTS answers_item ON answers(item_id);
 CREATE INDEX IF NOT EXISTS leases_item ON leases(item_id);
 """
-
-
-class AnswerRejected(BackendError):
-    """A submitted answer is invalid or not allowed (wrong task, not a member, bad choice)."""
 
 
 @STORES.register("sqlite")
