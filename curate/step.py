@@ -62,9 +62,30 @@ class Step:
             self.options = options
         else:
             self.options = self.Options(**{**(options or {}), **kwargs})
-        self.label = self.name
-        self.stats = StepStats(self.label)
+        self._label = self.name
+        self.stats = StepStats(self.name)
         self._dropped: list[pl.DataFrame] = []
+
+    # ------------------------------------------------------------ the label, in one place
+    @property
+    def label(self) -> str:
+        """The step's name in this pipeline (``name``, or ``name#2`` for a second one): the key of
+        its stats, state and rejected rows. ``stats.name`` always follows it."""
+        return self._label
+
+    @label.setter
+    def label(self, value: str) -> None:
+        self._label = value
+        self._stats.name = value
+
+    @property
+    def stats(self) -> StepStats:
+        return self._stats
+
+    @stats.setter
+    def stats(self, value: StepStats) -> None:
+        value.name = self._label  # restored or fresh counters are this step's, whatever they were called
+        self._stats = value
 
     # ------------------------------------------------------------ to implement
     def setup(self, ctx: RunContext) -> None:
@@ -89,9 +110,24 @@ class Step:
     def close(self) -> None:
         """Release backends."""
 
+    def after_run(self, run_dir: Path, stats: dict[str, Any]) -> None:
+        """Called once after the run with its final ``stats.json`` content (e.g. the export step
+        writes the data card here). Default: nothing."""
+
     def ray_plan(self, ds: Any, plan: Any) -> Any:
         """Ray engine only: return a Dataset that applies this step, or None for the default plan."""
         return None
+
+    def vectors(self, batch: pl.DataFrame) -> Any:
+        """Steps that embed: the vectors ``process`` will use for `batch`, computed through the
+        embedding cache. Default: None (the step embeds nothing)."""
+        return None
+
+    def prefetches_vectors(self) -> bool:
+        """Ray engine: whether computing ``vectors`` ahead in an actor pool pays off, i.e. the step
+        embeds and its embedder (``options.embedder``) caches, so its own calls then hit the cache."""
+        embedder = self.options.model_dump().get("embedder")
+        return type(self).vectors is not Step.vectors and isinstance(embedder, dict) and bool(embedder.get("cache"))
 
     # ------------------------------------------------------------ provided
     def __call__(self, batch: pl.DataFrame) -> pl.DataFrame:
@@ -112,6 +148,15 @@ class Step:
                 gone.with_columns(pl.lit(self.label).alias("_step"), pl.lit(reason).alias("_reason"))
             )
         return batch.filter(~mask)
+
+    def track_removed(self, batch: pl.DataFrame, out: pl.DataFrame,
+                      reason: str = "removed_by_function") -> pl.DataFrame:
+        """For steps whose code filters rows itself (a plain function, ``python:``): the rows of
+        `batch` whose ``id`` is not in `out` are counted under `reason` and kept for ``rejected/``,
+        as ``drop`` does. Returns `out` unchanged; without an ``id`` column on both, nothing is tracked."""
+        if "id" in batch.columns and "id" in out.columns:
+            self.drop(batch, ~batch.get_column("id").is_in(out.get_column("id").implode()), reason)
+        return out
 
     def take_dropped(self) -> list[pl.DataFrame]:
         out, self._dropped = self._dropped, []
@@ -139,7 +184,10 @@ def _type_name(t: Any) -> str:
 
 
 class FunctionStep(Step):
-    """Wraps a plain function ``batch -> batch`` so Python pipelines can be lists of functions."""
+    """Wraps a plain function ``batch -> batch`` so Python pipelines can be lists of functions.
+
+    Reads and writes whatever the function does. Rows the function removes (matched by ``id``)
+    go to ``rejected/`` with reason ``removed_by_function``, like every other drop."""
 
     reads = "any"
 
@@ -147,10 +195,9 @@ class FunctionStep(Step):
         super().__init__()
         self.fn = fn
         self.label = name or getattr(fn, "__name__", "function")
-        self.stats = StepStats(self.label)
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
-        return self.fn(batch)
+        return self.track_removed(batch, self.fn(batch))
 
 
 def as_step(obj: Step | Callable[[pl.DataFrame], pl.DataFrame]) -> Step:
