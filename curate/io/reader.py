@@ -124,7 +124,7 @@ class Reader:
         # vectorised conversion is stateless (no merge buffer), and polars releases the GIL, so
         # chunks can be converted on several threads; the first chunk chose the adapter
         return (self.workers > 1 and isinstance(self.source, JsonlSource) and self._adapter is not None
-                and hasattr(self._adapter, "convert_frame") and not getattr(self._adapter, "merge_adjacent", False))
+                and self._adapter.converts_frames() and not self._adapter.merge_adjacent)
 
     def _parallel_batches(self, index: int, first: list, chunks: Iterator[list]) -> Iterator[ReadBatch]:
         """Convert chunks on `workers` threads; results come back in order, at most `workers`+1 in flight."""
@@ -164,7 +164,7 @@ class Reader:
             if first is None:
                 return None
             self._adapter_for(first)
-        if not hasattr(self._adapter, "convert_frame"):
+        if not self._adapter.converts_frames():
             return None
         try:
             df = pl.read_ndjson(io.BytesIO(b"\n".join(lines)), infer_schema_length=None)
@@ -191,7 +191,7 @@ class Reader:
             except RecordError as err:
                 bad.append(self._quarantine(row, err))
                 continue
-            if getattr(adapter, "merge_adjacent", False):
+            if adapter.merge_adjacent:
                 for rec in out:
                     if self._pending is not None and self._pending["id"] == rec["id"]:
                         self._pending["responses"].extend(rec["responses"])

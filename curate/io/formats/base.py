@@ -11,6 +11,8 @@ class Format:
     kind: ClassVar[str] = "pair"
     # order in which auto-detection tries adapters: more specific layouts first
     priority: ClassVar[int] = 100
+    # the reader merges consecutive records with the same id (layouts with one response per row)
+    merge_adjacent: ClassVar[bool] = False
 
     def __init__(self, source: str = "", **options: Any):
         self.source = source
@@ -22,6 +24,16 @@ class Format:
 
     def convert(self, row: dict) -> list[dict]:
         raise NotImplementedError
+
+    def convert_frame(self, df: Any) -> tuple[Any, Any]:
+        """Optional vectorised ``convert`` of a polars frame of rows: (records, bad rows as
+        ``row, reason, detail``). Formats that implement it are read by the reader's fast path."""
+        raise NotImplementedError
+
+    @classmethod
+    def converts_frames(cls) -> bool:
+        """Whether this format implements ``convert_frame``."""
+        return cls.convert_frame is not Format.convert_frame
 
 
 def need(row: dict, key: str) -> Any:
