@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Sequence
 
 
 @dataclass
@@ -26,12 +26,12 @@ class StepStats:
         if n:
             self.counts[key] += int(n)
 
-    def count_llm(self, completions: Iterable[Any]) -> None:
-        """Count LLM calls and failed ones (``llm_calls``, ``llm_failed``), the same two names in
-        every LLM-backed step, so the runner can hold each step to ``max_failure_rate``."""
-        done = list(completions)
-        self.count("llm_calls", len(done))
-        self.count("llm_failed", sum(1 for c in done if not c.ok))
+    def count_llm(self, completions: Sequence[Any]) -> None:
+        """Count LLM calls and failed ones (``llm_calls``, ``llm_failed``: completions whose ``ok`` is
+        false), the same two names in every LLM-backed step, so the run can be held to
+        ``max_failure_rate`` and its summary can say how many calls failed."""
+        self.count("llm_calls", len(completions))
+        self.count("llm_failed", sum(1 for c in completions if not c.ok))
 
     def merge(self, d: dict) -> None:
         """Add a StepStats dict (one worker's delta) to these stats: counts sum, figures are replaced."""

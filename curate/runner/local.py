@@ -20,7 +20,12 @@ from curate.runner.checkpoint import Checkpoint
 from curate.runner.progress import RunProgress
 from curate.step import Step
 
-__all__ = ["LocalRunner", "default_cache_dir"]
+__all__ = ["LocalRunner", "default_cache_dir", "stage_title"]
+
+
+def stage_title(k: int, n: int, steps: list[Step]) -> str:
+    """The progress bar's name of stage k of n; an empty stage (before a first full-pass step) copies."""
+    return f"stage {k + 1}/{n}: " + (" → ".join(s.label for s in steps) or "copy")
 
 
 @ENGINES.register("local")
@@ -67,8 +72,7 @@ class LocalRunner(Runner):
         if k == 0:
             self._reader = self.p.reader()
         total = None if k == 0 else len(ShardWriter(prev_dir, "parquet").shards())
-        names = " → ".join(s.label for s in steps) or "copy"
-        task = prog.stage(f"stage {k + 1}/{len(stages)}: {names}", total, self._reader if k == 0 else None)
+        task = prog.stage(stage_title(k, len(stages), steps), total, self._reader if k == 0 else None)
         for batch in self._batches(k, prev_dir):
             if batch.index < ck.done:
                 continue  # committed before the interruption
