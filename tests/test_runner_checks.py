@@ -255,3 +255,8 @@ def test_the_label_lives_in_one_place():
     b.stats = StepStats("anything")  # fresh or restored counters take the step's label
     assert b.stats.name == "drop_identical#2"
     assert isinstance(b, Step)
+
+
+def test_ray_logs_flag_needs_the_ray_engine(tmp_path):
+    r = CliRunner().invoke(cli, ["run", str(_yaml(tmp_path, _pairs(tmp_path / "d.jsonl", 2))), "--ray-logs"])
+    assert r.exit_code == 2 and "--ray-logs applies to the ray engine only" in r.output

@@ -129,8 +129,8 @@ def _data_context(ray: Any, ray_logs: bool) -> Iterator[None]:
     saved_level = data_log.level
     data_ctx.execution_options.preserve_order = True
     data_ctx.enable_progress_bars = data_ctx.print_on_execution_start = ray_logs
-    if not ray_logs:
-        data_log.setLevel(logging.WARNING)
+    if not ray_logs:  # its warnings are about its own progress bars and resources: noise here too
+        data_log.setLevel(logging.ERROR)
     try:
         yield
     finally:
