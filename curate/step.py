@@ -19,8 +19,14 @@ For the Ray engine (``curate/runner/ray_engine.py``) a step may also say how it 
 * ``uses_model``: ``setup`` loads a model (embedder, reward model, local LLM); Ray runs the step
   in an actor pool, one model per actor, with a GPU per actor when the cluster has GPUs.
 * ``ray_plan(ds, plan)``: return a Ray Dataset to run the step your own way (e.g. embed in an
-  actor pool, then index on the driver) using the helpers of ``plan``; return None (the default)
-  to let the engine choose.
+  actor pool, then index on the driver) using the helpers of ``plan`` (``curate/runner/ray_plan.py``);
+  return None (the default) to let the engine choose.
+* ``vectors(batch)`` / ``prefetches_vectors()``: a step that embeds says so, and the Ray engine
+  embeds ahead of it in an actor pool to fill the embedding cache.
+
+``after_run(run_dir, stats)`` is called once with the final stats (the export step's data card).
+Every hook a runner calls is declared here with a default: runners never probe with ``hasattr``.
+The step's ``label`` is its one name in a run; ``stats.name`` follows it.
 """
 
 from __future__ import annotations
