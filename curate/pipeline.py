@@ -1,9 +1,10 @@
 """A pipeline is a reader, a list of steps and an output: built from YAML or from Python.
 
-    from curate import Pipeline, steps
-    p = Pipeline(input={"path": "pairs.jsonl"}, steps=[steps.LengthFilter(min_chars=5), my_function],
+    from curate import Pipeline
+    from curate.steps.basic import DropIdentical
+    p = Pipeline(input={"path": "pairs.jsonl"}, steps=[DropIdentical(), my_function],
                  output={"dir": "runs/x"})
-    p.run()
+    p.run()              # stats; p.run(check=True) raises RunCheckFailed on a failed health check
 
 ``run`` picks the engine by name from ``curate.registry.ENGINES`` (``local``, ``ray``), then calls
 every step's ``after_run`` hook with the final stats.
