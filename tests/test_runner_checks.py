@@ -229,8 +229,8 @@ def test_stage_title_falls_back_to_copy():
 
 def test_hooks_are_declared_with_defaults():
     from curate.io.formats.base import Format
-    from curate.io.formats.hh import HHFormat
     from curate.io.formats.helpsteer2 import HelpSteer2Format
+    from curate.io.formats.hh import HHFormat
 
     step = DropIdentical()
     assert step.after_run(Path("."), {}) is None and step.vectors(pl.DataFrame()) is None
