@@ -218,6 +218,8 @@ def test_engines_come_from_the_registry(tmp_path):
     p = Pipeline({"path": str(_pairs(tmp_path / "d.jsonl", 2))}, [], {"dir": str(tmp_path / "r")})
     with pytest.raises(errors.ConfigError, match="unknown engine 'spark'"):
         p.run(engine="spark")
+    with pytest.raises(errors.ConfigError, match="the local engine has no option ray_logs"):
+        p.run(engine="local", ray_logs=True)
 
 
 def test_stage_title_falls_back_to_copy():

@@ -24,8 +24,10 @@ from typing import Any, ClassVar
 import polars as pl
 
 from curate.context import RunContext
+from curate.errors import ConfigError
 from curate.io.reader import ReadBatch
 from curate.io.writers import write_json
+from curate.registry import ENGINES
 from curate.runner.checkpoint import Checkpoint, prepare_run_dir
 from curate.runner.checks import RunChecks, health
 from curate.runner.outputs import RunFiles
@@ -42,7 +44,11 @@ class Runner(ABC):
     engine: ClassVar[str] = ""
 
     def __init__(self, pipeline, run_dir: str | Path | None = None, resume: bool = False,
-                 overwrite: bool = False, progress: bool = False, checks: RunChecks | None = None):
+                 overwrite: bool = False, progress: bool = False, checks: RunChecks | None = None,
+                 **unknown: Any):
+        if unknown:  # e.g. ray_logs for the local engine: say so instead of ignoring it
+            raise ConfigError(f"the {self.engine} engine has no option {', '.join(sorted(unknown))}; "
+                              f"known engines: {', '.join(ENGINES.names())}")
         self.p = pipeline
         self.run_dir = Path(run_dir or pipeline.output.dir)
         self.resume, self.overwrite, self.show_progress = resume, overwrite, progress
