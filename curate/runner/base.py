@@ -27,7 +27,6 @@ from curate.context import RunContext
 from curate.errors import ConfigError
 from curate.io.reader import ReadBatch
 from curate.io.writers import write_json
-from curate.registry import ENGINES
 from curate.runner.checkpoint import Checkpoint, prepare_run_dir
 from curate.runner.checks import RunChecks, health
 from curate.runner.outputs import RunFiles
@@ -48,7 +47,7 @@ class Runner(ABC):
                  **unknown: Any):
         if unknown:  # e.g. ray_logs for the local engine: say so instead of ignoring it
             raise ConfigError(f"the {self.engine} engine has no option {', '.join(sorted(unknown))}; "
-                              f"known engines: {', '.join(ENGINES.names())}")
+                              f"drop it, or choose the engine it belongs to")
         self.p = pipeline
         self.run_dir = Path(run_dir or pipeline.output.dir)
         self.resume, self.overwrite, self.show_progress = resume, overwrite, progress
