@@ -19,7 +19,8 @@ from annotation_ui.security import (LOGIN_COOKIE, SESSION_COOKIE, LoginRequired,
                                     check_csrf, client_addr, cookie_args, current_user, is_secure, member_of,
                                     parse_proxies, session_user, store_of)
 from curate.annotate.auth import same
-from curate.annotate.sqlite_store import AnswerConflict, AnswerRejected, SQLiteStore
+from curate.annotate.sqlite_store import SQLiteStore
+from curate.errors import AnswerConflict, AnswerRejected
 from curate.annotate.sqlite_throttle import LoginThrottled
 from curate.errors import ConfigError
 

@@ -16,6 +16,8 @@ MODULES = [
     "curate.io.formats.helpsteer2",
     "curate.io.formats.mapping",
     "curate.steps.basic",
+    "curate.runner.local",
+    "curate.runner.ray_engine",
     "curate.llm.fake",
     "curate.llm.openai",
     "curate.llm.llamacpp",

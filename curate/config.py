@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from curate.errors import ConfigError
+from curate.runner.checks import RunChecks
 
 
 class _Model(BaseModel):
@@ -70,6 +71,7 @@ class PipelineConfig(_Model):
     seed: int = 0
     engine: Literal["local", "ray"] = "local"
     cache_dir: str | None = Field(None, description="LLM/embedding cache (default: $CURATE_CACHE_DIR or ~/.cache/curate)")
+    checks: RunChecks = Field(default_factory=RunChecks, description="health checks of the finished run")
 
     @field_validator("steps", mode="before")
     @classmethod
@@ -86,7 +88,7 @@ class PipelineConfig(_Model):
 
     def digest(self) -> str:
         """Hash of everything that changes the output; the run directory records it for resume."""
-        d = self.model_dump(mode="json")
+        d = self.model_dump(mode="json", exclude={"checks"})  # limits judge a run, they don't change it
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -1,9 +1,13 @@
 """A pipeline is a reader, a list of steps and an output: built from YAML or from Python.
 
-    from curate import Pipeline, steps
-    p = Pipeline(input={"path": "pairs.jsonl"}, steps=[steps.DropIdentical(), my_function],
+    from curate import Pipeline
+    from curate.steps.basic import DropIdentical
+    p = Pipeline(input={"path": "pairs.jsonl"}, steps=[DropIdentical(), my_function],
                  output={"dir": "runs/x"})
-    p.run()
+    p.run()              # stats; p.run(check=True) raises RunCheckFailed on a failed health check
+
+``run`` picks the engine by name from ``curate.registry.ENGINES`` (``local``, ``ray``), then calls
+every step's ``after_run`` hook with the final stats.
 """
 
 from __future__ import annotations
@@ -16,27 +20,30 @@ import polars as pl
 
 from curate.config import InputConfig, OutputConfig, PipelineConfig, load_pipeline
 from curate.io.reader import Reader
-from curate.registry import STEPS
+from curate.registry import ENGINES, STEPS
+from curate.runner.checks import RunChecks, enforce
 from curate.step import Step, as_step
 
 
 class Pipeline:
     def __init__(self, input: InputConfig | dict, steps: Sequence[Step | Callable[[pl.DataFrame], pl.DataFrame]],
                  output: OutputConfig | dict, name: str = "pipeline", batch_size: int = 1000, seed: int = 0,
-                 cache_dir: str | None = None, engine: str = "local", config: PipelineConfig | None = None):
+                 cache_dir: str | None = None, engine: str = "local", config: PipelineConfig | None = None,
+                 checks: RunChecks | dict | None = None):
         self.input = input if isinstance(input, InputConfig) else InputConfig(**input)
         self.output = output if isinstance(output, OutputConfig) else OutputConfig(**output)
         self.steps: list[Step] = [as_step(s) for s in steps]
         self.name, self.batch_size, self.seed = name, batch_size, seed
         self.cache_dir, self.engine = cache_dir, engine
         self.config = config
+        self.checks = checks if isinstance(checks, RunChecks) else RunChecks(**(checks or {}))
         _unique_labels(self.steps)
 
     @classmethod
     def from_config(cls, cfg: PipelineConfig) -> "Pipeline":
         built = [STEPS.get(s.step)(s.options) for s in cfg.steps]
         return cls(cfg.input, built, cfg.output, name=cfg.name, batch_size=cfg.batch_size, seed=cfg.seed,
-                   cache_dir=cfg.cache_dir, engine=cfg.engine, config=cfg)
+                   cache_dir=cfg.cache_dir, engine=cfg.engine, config=cfg, checks=cfg.checks)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "Pipeline":
@@ -73,19 +80,21 @@ class Pipeline:
         return stages
 
     def run(self, run_dir: str | Path | None = None, resume: bool = False, overwrite: bool = False,
-            progress: bool = False, engine: str | None = None) -> dict[str, Any]:
-        engine = engine or self.engine
-        if engine == "ray":
-            from curate.runner.ray_engine import RayRunner
+            progress: bool = False, engine: str | None = None, check: bool = False,
+            **engine_options: Any) -> dict[str, Any]:
+        """Run the pipeline; returns the final stats (also in ``RUN/stats.json``).
 
-            stats = RayRunner(self, run_dir, resume=resume, overwrite=overwrite, progress=progress).run()
-        else:
-            from curate.runner.local import LocalRunner
-
-            stats = LocalRunner(self, run_dir, resume=resume, overwrite=overwrite, progress=progress).run()
-        for step in self.steps:  # post-run hook: e.g. the export step's data card needs the final stats
-            if callable(getattr(step, "after_run", None)):
-                step.after_run(Path(stats["run_dir"]), stats)
+        The run's health checks (``self.checks``) are always recorded in ``stats['health']``;
+        with ``check=True`` a failed one raises ``RunCheckFailed`` after every file is written
+        (the CLI does this). ``engine_options`` go to the engine (e.g. ``ray_logs=True``).
+        """
+        runner = ENGINES.get(engine or self.engine)(self, run_dir, resume=resume, overwrite=overwrite,
+                                                     progress=progress, **engine_options)
+        stats = runner.run()
+        for step in self.steps:  # e.g. the export step's data card needs the final stats
+            step.after_run(Path(stats["run_dir"]), stats)
+        if check:
+            enforce(stats)
         return stats
 
 
@@ -95,4 +104,3 @@ def _unique_labels(steps: list[Step]) -> None:
         seen[s.label] += 1
         if seen[s.label] > 1:
             s.label = f"{s.label}#{seen[s.label]}"
-            s.stats.name = s.label

@@ -59,3 +59,4 @@ LLMS: Registry = Registry("LLM backend")
 EMBEDDERS: Registry = Registry("embedder")
 INDEXES: Registry = Registry("vector index")
 STORES: Registry = Registry("annotation store")
+ENGINES: Registry = Registry("engine")  # runners: curate/runner/local.py, ray_engine.py

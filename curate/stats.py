@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 
 @dataclass
@@ -25,6 +25,22 @@ class StepStats:
     def count(self, key: str, n: int = 1) -> None:
         if n:
             self.counts[key] += int(n)
+
+    def count_llm(self, completions: Sequence[Any]) -> None:
+        """Count LLM calls and failed ones (``llm_calls``, ``llm_failed``: completions whose ``ok`` is
+        false), the same two names in every LLM-backed step, so the run can be held to
+        ``max_failure_rate`` and its summary can say how many calls failed."""
+        self.count("llm_calls", len(completions))
+        self.count("llm_failed", sum(1 for c in completions if not c.ok))
+
+    def merge(self, d: dict) -> None:
+        """Add a StepStats dict (one worker's delta) to these stats: counts sum, figures are replaced."""
+        self.records_in += d.get("records_in", 0)
+        self.records_out += d.get("records_out", 0)
+        self.seconds += d.get("seconds", 0.0)
+        self.dropped.update(d.get("dropped", {}))
+        self.counts.update(d.get("counts", {}))
+        self.figures.update(d.get("figures", {}))
 
     def to_dict(self) -> dict:
         return {

@@ -19,8 +19,14 @@ For the Ray engine (``curate/runner/ray_engine.py``) a step may also say how it 
 * ``uses_model``: ``setup`` loads a model (embedder, reward model, local LLM); Ray runs the step
   in an actor pool, one model per actor, with a GPU per actor when the cluster has GPUs.
 * ``ray_plan(ds, plan)``: return a Ray Dataset to run the step your own way (e.g. embed in an
-  actor pool, then index on the driver) using the helpers of ``plan``; return None (the default)
-  to let the engine choose.
+  actor pool, then index on the driver) using the helpers of ``plan`` (``curate/runner/ray_plan.py``);
+  return None (the default) to let the engine choose.
+* ``vectors(batch)`` / ``prefetches_vectors()``: a step that embeds says so, and the Ray engine
+  embeds ahead of it in an actor pool to fill the embedding cache.
+
+``after_run(run_dir, stats)`` is called once with the final stats (the export step's data card).
+Every hook a runner calls is declared here with a default: runners never probe with ``hasattr``.
+The step's ``label`` is its one name in a run; ``stats.name`` follows it.
 """
 
 from __future__ import annotations
@@ -65,9 +71,30 @@ class Step:
             self.options = options
         else:
             self.options = self.Options(**{**(options or {}), **kwargs})
-        self.label = self.name
-        self.stats = StepStats(self.label)
+        self._label = self.name
+        self.stats = StepStats(self.name)
         self._dropped: list[pl.DataFrame] = []
+
+    # ------------------------------------------------------------ the label, in one place
+    @property
+    def label(self) -> str:
+        """The step's name in this pipeline (``name``, or ``name#2`` for a second one): the key of
+        its stats, state and rejected rows. ``stats.name`` always follows it."""
+        return self._label
+
+    @label.setter
+    def label(self, value: str) -> None:
+        self._label = value
+        self._stats.name = value
+
+    @property
+    def stats(self) -> StepStats:
+        return self._stats
+
+    @stats.setter
+    def stats(self, value: StepStats) -> None:
+        value.name = self._label  # restored or fresh counters are this step's, whatever they were called
+        self._stats = value
 
     # ------------------------------------------------------------ to implement
     def setup(self, ctx: RunContext) -> None:
@@ -92,9 +119,24 @@ class Step:
     def close(self) -> None:
         """Release backends."""
 
+    def after_run(self, run_dir: Path, stats: dict[str, Any]) -> None:
+        """Called once after the run with its final ``stats.json`` content (e.g. the export step
+        writes the data card here). Default: nothing."""
+
     def ray_plan(self, ds: Any, plan: Any) -> Any:
         """Ray engine only: return a Dataset that applies this step, or None for the default plan."""
         return None
+
+    def vectors(self, batch: pl.DataFrame) -> Any:
+        """Steps that embed: the vectors ``process`` will use for `batch`, computed through the
+        embedding cache. Default: None (the step embeds nothing)."""
+        return None
+
+    def prefetches_vectors(self) -> bool:
+        """Ray engine: whether computing ``vectors`` ahead in an actor pool pays off, i.e. the step
+        embeds and its embedder (``options.embedder``) caches, so its own calls then hit the cache."""
+        embedder = self.options.model_dump().get("embedder")
+        return type(self).vectors is not Step.vectors and isinstance(embedder, dict) and bool(embedder.get("cache"))
 
     # ------------------------------------------------------------ provided
     def __call__(self, batch: pl.DataFrame) -> pl.DataFrame:
@@ -115,6 +157,15 @@ class Step:
                 gone.with_columns(pl.lit(self.label).alias("_step"), pl.lit(reason).alias("_reason"))
             )
         return batch.filter(~mask)
+
+    def track_removed(self, batch: pl.DataFrame, out: pl.DataFrame,
+                      reason: str = "removed_by_function") -> pl.DataFrame:
+        """For steps whose code filters rows itself (a plain function, ``python:``): the rows of
+        `batch` whose ``id`` is not in `out` are counted under `reason` and kept for ``rejected/``,
+        as ``drop`` does. Returns `out` unchanged; without an ``id`` column on both, nothing is tracked."""
+        if "id" in batch.columns and "id" in out.columns:
+            self.drop(batch, ~batch.get_column("id").is_in(out.get_column("id").implode()), reason)
+        return out
 
     def take_dropped(self) -> list[pl.DataFrame]:
         out, self._dropped = self._dropped, []
@@ -142,7 +193,10 @@ def _type_name(t: Any) -> str:
 
 
 class FunctionStep(Step):
-    """Wraps a plain function ``batch -> batch`` so Python pipelines can be lists of functions."""
+    """Wraps a plain function ``batch -> batch`` so Python pipelines can be lists of functions.
+
+    Reads and writes whatever the function does. Rows the function removes (matched by ``id``)
+    go to ``rejected/`` with reason ``removed_by_function``, like every other drop."""
 
     reads = RecordKind.ANY
     open_outputs = True
@@ -151,10 +205,9 @@ class FunctionStep(Step):
         super().__init__()
         self.fn = fn
         self.label = name or getattr(fn, "__name__", "function")
-        self.stats = StepStats(self.label)
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
-        return self.fn(batch)
+        return self.track_removed(batch, self.fn(batch))
 
 
 def as_step(obj: Step | Callable[[pl.DataFrame], pl.DataFrame]) -> Step:

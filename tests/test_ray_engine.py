@@ -293,3 +293,26 @@ output: {{dir: "{tmp_path / 'out'}"}}
              for e in ("local", "ray")}
     assert_same_run(tmp_path / "local", tmp_path / "ray", stats["local"], stats["ray"])
     assert stats["ray"]["rejected"] > 0
+
+
+def test_ray_logs_are_quiet_unless_asked(local_ray, hh_path, tmp_path, capfd):
+    import logging
+
+    class Keep(logging.Handler):  # Ray Data's records, wherever logging is set up to print them
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    handler, err = Keep(), {}
+    logging.getLogger("ray.data").addHandler(handler)
+    try:
+        for logs in (False, True):
+            seen: list[str] = []
+            p = Pipeline({"path": str(hh_path), "format": "hh", "limit": 50}, [LengthFilter(min_response_chars=5)],
+                         {"dir": str(tmp_path / f"logs-{logs}")}, batch_size=25)
+            capfd.readouterr()
+            p.run(engine="ray", progress=True, ray_logs=logs)  # progress: as `curate run` does by default
+            err[logs] = capfd.readouterr().err + "\n".join(seen)
+    finally:
+        logging.getLogger("ray.data").removeHandler(handler)
+    assert "Starting execution" not in err[False] and "INFO" not in err[False], err[False]
+    assert "Starting execution" in err[True]

@@ -21,7 +21,7 @@ from curate.annotate.sqlite_throttle import ThrottleMixin
 from curate.annotate.sqlite_users import NAME_CHARS, UsersMixin
 from curate.annotate.store import (CHOICES, AnnotationStore, Answer, Item, a_is_for, label_of,
                                    model_votes_of)
-from curate.errors import BackendError, ConfigError
+from curate.errors import AnswerConflict, AnswerRejected, BackendError, ConfigError
 from curate.registry import STORES
 from curate.schema import dumps
 
@@ -50,19 +50,6 @@ CREATE TABLE IF NOT EXISTS login_throttle (throttle_key TEXT PRIMARY KEY, failur
 CREATE INDEX IF NOT EXISTS answers_item ON answers(item_id);
 CREATE INDEX IF NOT EXISTS leases_item ON leases(item_id);
 """
-
-
-class AnswerRejected(BackendError):
-    """A submitted answer is invalid or not allowed (wrong task, not a member, bad choice)."""
-
-
-class AnswerConflict(AnswerRejected):
-    """A valid answer the store's state refuses: the annotator already answered the item (answers are
-    final; `stored` is the answer kept), or the item is not held (leased) for them."""
-
-    def __init__(self, message: str, stored: Answer | None = None):
-        self.stored = stored
-        super().__init__(message)
 
 
 @STORES.register("sqlite")

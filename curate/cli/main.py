@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from curate.errors import ConfigError, CurateError, InputError
+from curate.errors import ConfigError, CurateError, InputError, Interrupted
 
 # modules that add commands to the group; a new command module gets a line here
 COMMAND_MODULES = ["curate.cli.run", "curate.cli.steps", "curate.cli.inspect", "curate.cli.annotate", "curate.cli.export"]
@@ -22,10 +22,8 @@ class CurateGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CurateError as e:
-            from curate.runner.local import Interrupted
-
             msg = str(e)
-            click.echo(f"error: {msg}" if "\n" not in msg else f"error: {msg}", err=True)
+            click.echo(f"error: {msg}", err=True)
             code = 130 if isinstance(e, Interrupted) else 2 if isinstance(e, (ConfigError, InputError)) else 1
             sys.exit(code)
 

@@ -166,7 +166,7 @@ class Reader:
         # vectorised conversion is stateless (no merge buffer), and polars releases the GIL, so
         # chunks can be converted on several threads; the first chunk chose the adapter
         return (self.workers > 1 and isinstance(self.source, JsonlSource) and self._adapter is not None
-                and hasattr(self._adapter, "convert_frame") and not getattr(self._adapter, "merge_adjacent", False))
+                and self._adapter.converts_frames() and not self._adapter.merge_adjacent)
 
     def _parallel_batches(self, index: int, first: list, chunks: Iterator[list]) -> Iterator[ReadBatch]:
         """Convert chunks on `workers` threads; results come back in order, at most `workers`+1 in flight."""
@@ -214,7 +214,7 @@ class Reader:
             adapter = self._adapter_for(first)
         except (RecordError, ConfigError):
             return None  # the row path quarantines it, or raises the ConfigError in order
-        if not hasattr(adapter, "convert_frame"):
+        if not adapter.converts_frames():
             return None
         blob = b"\n".join(lines)
         if _disagrees(blob, lines):
@@ -247,7 +247,7 @@ class Reader:
             except RecordError as err:
                 bad.append(self._quarantine(row, err))
                 continue
-            if getattr(self._adapter, "merge_adjacent", False):
+            if self._adapter.merge_adjacent:
                 for rec in out:
                     if self._pending is not None and self._pending["id"] == rec["id"]:
                         self._pending["responses"].extend(rec["responses"])

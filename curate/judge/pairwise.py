@@ -96,6 +96,7 @@ class PairwiseJudge(Step):
             requests += [self._request(variables, c, r, f"{i}:ab"), self._request(variables, r, c, f"{i}:ba")]
             judged.append(i)
         completions = self.llm.generate(requests)
+        self.stats.count_llm(completions)
         p: list[float | None] = [None] * len(rows)
         raw: list[str | None] = [None] * len(rows)
         for i, reason in skipped.items():

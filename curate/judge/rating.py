@@ -86,7 +86,9 @@ class RateResponses(Step):
         responses = batch["responses"].to_list()
         requests = [self._request(prompts[i], r["text"], f"{i}:{j}")
                     for i, rs in enumerate(responses) for j, r in enumerate(rs or [])]
-        completions = iter(self.llm.generate(requests))
+        done = self.llm.generate(requests)
+        self.stats.count_llm(done)
+        completions = iter(done)
         for rs in responses:
             for r in rs or []:
                 self._rate(r, next(completions))

@@ -87,6 +87,7 @@ class ExtractRubrics(Step):
         first = {pid: i for i, pid in reversed(list(enumerate(pids)))}  # one call per distinct prompt
         order = sorted(first, key=first.get)
         completions = self.llm.generate([self._request(prompts[first[pid]], pid) for pid in order])
+        self.stats.count_llm(completions)
         rubrics = {pid: self._rubric(pid, c) for pid, c in zip(order, completions)}
         return batch.with_columns(pl.Series("rubric", [rubrics[pid] for pid in pids], dtype=pl.Utf8))
 

@@ -1,14 +1,17 @@
 """The run directory and its checkpoint.
 
     RUN_DIR/
-      data/part-00000.parquet      output records (final stage)
+      data/part-00000.parquet         output records (final stage)
       rejected/s0-part-00000.parquet  records dropped by steps, with _step and _reason columns
-      quarantine/part-00000.jsonl  input rows that could not become records: file, line, reason, raw
-      stages/stage-0/...           intermediate shards before a full-pass step
-      state/progress.json          the checkpoint: pipeline digest, stage, batches done, stats
-      state/steps/<label>-<n>/     saved state of stateful steps at checkpoint n
-      stats.json                   final per-step stats (written at the end)
-      pipeline.yaml                the resolved pipeline config
+                                      (s<stage>-part-<batch>; on Ray s<segment>-part-<n>)
+      quarantine/part-00000.jsonl     input rows that could not become records: file, line, reason, raw
+      stages/stage-0/...              intermediate shards before a full-pass step (removed at the end)
+      state/progress.json             the checkpoint: pipeline digest, stage, batches done, stats, states
+      state/steps/<label>-<stage>-<batch>/  saved state of a stateful step after that batch of that
+                                      stage (label made file-safe); older ones are removed once the
+                                      checkpoint naming the new one is saved
+      stats.json                      final per-step stats and health checks (written at the end)
+      pipeline.yaml                   the resolved pipeline config (YAML pipelines)
 
 A batch is committed when progress.json says so. Shards, quarantine and rejected files of batch i
 are written (atomically, under deterministic names) *before* that, so a crash in between only

@@ -90,7 +90,9 @@ class PythonOptions(Options):
 class PythonStep(Step):
     """Run your own function ``batch -> batch``, named explicitly as ``module:function``.
 
-    The only way a config imports code; the function must keep the record schema.
+    The only way a config imports code; the function must keep the record schema. The step's
+    label (in stats and ``rejected/``) is the function's name; rows it removes (matched by ``id``)
+    go to ``rejected/`` with reason ``removed_by_function``.
     """
 
     name = "python"
@@ -110,4 +112,4 @@ class PythonStep(Step):
         self.label = attr
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
-        return self.fn(batch)
+        return self.track_removed(batch, self.fn(batch))

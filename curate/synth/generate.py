@@ -93,7 +93,9 @@ class GenerateResponses(Step):
         responses = [list(r or []) for r in batch.get_column("responses").to_list()]
         for g, llm in zip(self.options.generators, self.llms):
             reqs = self._requests(g, prompts)
-            for req, c in zip(reqs, llm.generate(reqs)):
+            done = llm.generate(reqs)
+            self.stats.count_llm(done)
+            for req, c in zip(reqs, done):
                 r = self._response(g, llm, req, c)
                 if r is not None:
                     responses[int(req.tag.split(":")[0])].append(r)

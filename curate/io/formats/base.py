@@ -32,6 +32,8 @@ class Format:
     priority: ClassVar[int] = 100
     Options: ClassVar[type[BaseModel]] = NoOptions
     structured: ClassVar[tuple[str, ...]] = ()
+    # the reader merges consecutive records with the same id (layouts with one response per row)
+    merge_adjacent: ClassVar[bool] = False
 
     def __init__(self, source: str = "", **options: Any):
         self.source = source
@@ -51,6 +53,18 @@ class Format:
     def decode_cells(self, row: dict) -> dict:
         """A row of text cells (CSV) → the same row with this format's structured fields decoded."""
         return decode_json_cells(row, self.structured_fields())
+
+
+    def convert_frame(self, df: Any, slow: Any) -> tuple[Any, Any]:
+        """Optional vectorised ``convert`` of a polars frame of rows: (records, bad rows as
+        ``row, reason, detail``); ``slow(i)`` converts row i on the row path, for rows outside the
+        vectorised case. Formats that implement it are read by the reader's fast path."""
+        raise NotImplementedError
+
+    @classmethod
+    def converts_frames(cls) -> bool:
+        """Whether this format implements ``convert_frame``."""
+        return cls.convert_frame is not Format.convert_frame
 
 
 def validate_options(fmt: str, model: type[BaseModel], options: dict) -> BaseModel:
