@@ -87,7 +87,7 @@ def human_vote(a: Answer, flipped: bool = False) -> dict:
            "rationale": a.rationale, "criteria": a.criteria}
     p = P_CHOSEN[a.label]
     return {"voter": HUMAN_PREFIX + a.annotator, "kind": "human", "p_chosen": 1.0 - p if flipped else p,
-            "margin": None, "raw": json.dumps(raw, ensure_ascii=False)}
+            "margin": None, "raw": json.dumps(raw, ensure_ascii=False), "family": HUMAN_PREFIX + a.annotator}
 
 
 @STEPS.register()
