@@ -43,6 +43,8 @@ class GoldOptions(BaseModel):
     target_precision: float = Field(0.9, gt=0.5, lt=1.0, description="least precision (95% lower bound) "
                                     "a flip or drop threshold must show on gold")
     min_gold: int = Field(20, ge=1, description="fewer gold rows than this: no threshold is calibrated")
+    learn_weights: bool = Field(True, description="weigh each family by its accuracy on gold (cross-fitted "
+                                "for the thresholds) instead of the step's own weights")
 
 
 def pair_key_expr() -> pl.Expr:
@@ -139,6 +141,34 @@ def family_accuracy(fam: VoteMatrix, right: np.ndarray) -> dict:
         v = ~np.isnan(fam.p[:, j]) & (fam.p[:, j] != 0.5)
         ok = (fam.p[v, j] > 0.5) == right[v]
         out[name] = {"accuracy": round(float(ok.mean()), 4) if v.any() else None, "votes": int(v.sum())}
+    return out
+
+
+HUMAN_ACCURACY = 0.9  # assumed for human families in a gold-weighted model (they are the gold's source)
+
+
+def gold_model(fam: VoteMatrix, right: np.ndarray, human_weight: float = 1.0, smooth: float = 1.0):
+    """Dawid–Skene's posterior with accuracies and label prior counted on gold instead of by EM."""
+    from curate.vote.aggregate import DawidSkene
+
+    m = DawidSkene(human_weight=human_weight, smooth=smooth)
+    for j, name in enumerate(fam.voters):
+        v = ~np.isnan(fam.p[:, j]) & (fam.p[:, j] != 0.5)
+        ok = (fam.p[v, j] > 0.5) == right[v]
+        m.accuracy[name] = HUMAN_ACCURACY if fam.kinds[j] == "human" else (ok.sum() + smooth) / (v.sum() + 2 * smooth)
+    m.prior = float((right.sum() + smooth) / (len(right) + 2 * smooth))
+    return m
+
+
+def cross_fitted_gold_posterior(fam: VoteMatrix, right: np.ndarray, k: int = 5, seed: int = 0) -> np.ndarray:
+    """Posterior of each gold row from a gold model that never saw that row (honest thresholds)."""
+    folds = np.random.default_rng(seed).permutation(len(right)) % k
+    out = np.empty(len(right))
+    for f in range(k):
+        test = folds == f
+        train = VoteMatrix(fam.voters, fam.kinds, fam.p[~test], fam.margin[~test], fam.families)
+        rows = VoteMatrix(fam.voters, fam.kinds, fam.p[test], fam.margin[test], fam.families)
+        out[test] = gold_model(train, right[~test]).posterior(rows)
     return out
 
 

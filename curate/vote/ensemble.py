@@ -13,7 +13,9 @@ Steps, shared by both:
    or a ``gold`` block uses the calibrated rules (``decide_calibrated``): flip and drop thresholds are
    picked on gold (``curate.vote.calibrate``) and where gold cannot support them nothing is flipped or
    dropped: such pairs are routed (or kept) and counted under ``withheld.flip`` / ``withheld.drop``.
-   With gold the step is a full pass (it fits the thresholds on the whole stage first).
+   With gold the step is a full pass (it fits the thresholds on the whole stage first) and, with
+   ``gold.learn_weights`` (default), weighs each family by its accuracy counted on gold; the thresholds
+   are then picked on cross-fitted gold posteriors, so the bound is not flattered by fitting on itself.
 4. ``policy: soft`` also writes ``margin`` = clip(logit(p_chosen), 0, margin_cap), the column TRL's
    RewardTrainer reads, so training weighs pairs by how sure the ensemble is instead of losing them.
 """
@@ -31,7 +33,8 @@ from curate.registry import STEPS
 from curate.schema import VOTE
 from curate.step import Batches, Step
 from curate.vote.aggregate import DawidSkene, WeightedLogOdds
-from curate.vote.calibrate import Calibration, GoldOptions, calibrate, keys_of, read_gold
+from curate.vote.calibrate import (Calibration, GoldOptions, calibrate, cross_fitted_gold_posterior, gold_model,
+                                   keys_of, read_gold)
 from curate.vote.decide import DROP, FLIP, DecisionOptions, decide, decide_calibrated, flip_pairs
 from curate.vote.matrix import VoteMatrix, agreement, logit, strength
 
@@ -82,6 +85,7 @@ class _EnsembleBase(Step):
     def __init__(self, *a: Any, **kw: Any):
         super().__init__(*a, **kw)
         self.cal: Calibration | None = None
+        self.gold_weights = None  # a gold-counted Dawid–Skene model; replaces the step's own posterior
         if self.options.gold is not None:
             self.needs_full_pass = True  # thresholds are fitted on the whole stage first
 
@@ -90,6 +94,11 @@ class _EnsembleBase(Step):
         return vm.by_family() if self.options.families else vm
 
     def posterior(self, vm: VoteMatrix) -> np.ndarray:
+        if self.gold_weights is not None:
+            return self.gold_weights.posterior(vm)
+        return self.own_posterior(vm)
+
+    def own_posterior(self, vm: VoteMatrix) -> np.ndarray:
         raise NotImplementedError
 
     def fit_model(self, vm: VoteMatrix) -> None:
@@ -113,7 +122,14 @@ class _EnsembleBase(Step):
                          fam.p[:, machine], fam.margin[:, machine], [fam.voters[j] for j in machine])
         has = ~np.isnan(truth)
         rows = VoteMatrix(sub.voters, sub.kinds, sub.p[has], sub.margin[has], sub.families)
-        self.cal = calibrate(self.posterior(rows), truth[has] == 1.0, rows, o.gold)
+        right = truth[has] == 1.0
+        if o.gold.learn_weights and has.sum() >= max(o.gold.min_gold, 10):
+            p_gold = cross_fitted_gold_posterior(rows, right)
+            self.gold_weights = gold_model(rows, right, human_weight=o.human_weight)
+            self.stats.figures["gold_family_accuracy"] = {k: round(float(v), 4) for k, v in self.gold_weights.accuracy.items()}
+        else:
+            p_gold = self.posterior(rows)
+        self.cal = calibrate(p_gold, right, rows, o.gold)
         self.stats.figures["calibration"] = self.cal.figures()
         if self.cal.why != "calibrated":
             log.warning("step %s: %s; those pairs are %s instead", self.label, self.cal.why,
@@ -211,7 +227,7 @@ class Ensemble(_EnsembleBase):
         o = self.options
         self.agg = WeightedLogOdds(weights=dict(o.weights), human_weight=o.human_weight, pool=o.pool)
 
-    def posterior(self, vm: VoteMatrix) -> np.ndarray:
+    def own_posterior(self, vm: VoteMatrix) -> np.ndarray:
         return self.agg.posterior(vm)
 
 
@@ -246,5 +262,5 @@ class EnsembleDS(_EnsembleBase):
         self.stats.figures.update(voter_accuracy={v: round(a, 4) for v, a in self.model.accuracy.items()},
                                   label_prior=round(self.model.prior, 4), em_iterations=self.model.iterations)
 
-    def posterior(self, vm: VoteMatrix) -> np.ndarray:
+    def own_posterior(self, vm: VoteMatrix) -> np.ndarray:
         return self.model.posterior(vm)
