@@ -39,6 +39,7 @@ MODULES = [
     "curate.vote.ensemble",
     "curate.vote.embed_bt",
     "curate.vote.bias",
+    "curate.vote.lm_likelihood",
     "curate.judge.pairwise",
     "curate.judge.rating",
     "curate.judge.rubrics",

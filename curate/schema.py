@@ -9,7 +9,9 @@ A **preference pair** (one row of a batch):
     source      str     where the pair came from (file name, dataset id, "synth:<model>")
     metadata    str     JSON object: anything the source carried (ratings, attributes, split, ...)
     provenance  str     JSON list of events: {"step": ..., ...} appended by steps that change the pair
-    votes       list[{voter, kind, p_chosen, margin, raw}]  one entry per labeler vote
+    votes       list[{voter, kind, p_chosen, margin, raw, family}]  one entry per labeler vote; ``family``
+                names the voters that share a model or an embedding (their errors are correlated, so the
+                ensemble pools a family before it counts it as one witness); null (old data) = the voter
 
 A **candidate record** (input to and output of synthesis) has id, prompt, source, metadata,
 provenance and ``responses: list[{text, model, provenance, score}]`` instead of chosen/rejected/votes.
@@ -54,7 +56,8 @@ VOTE_KINDS = (VoteKind.LLM_JUDGE, VoteKind.RUBRIC_JUDGE, VoteKind.RM, VoteKind.E
 MESSAGE = pl.Struct({"role": pl.Utf8, "content": pl.Utf8})
 MESSAGES = pl.List(MESSAGE)
 VOTE = pl.Struct(
-    {"voter": pl.Utf8, "kind": pl.Utf8, "p_chosen": pl.Float64, "margin": pl.Float64, "raw": pl.Utf8}
+    {"voter": pl.Utf8, "kind": pl.Utf8, "p_chosen": pl.Float64, "margin": pl.Float64, "raw": pl.Utf8,
+     "family": pl.Utf8}
 )
 RESPONSE = pl.Struct(
     {"text": pl.Utf8, "model": pl.Utf8, "provenance": pl.Utf8, "score": pl.Float64}
@@ -265,8 +268,11 @@ def prompt_text_expr(col: str = "prompt") -> pl.Expr:
 
 def add_votes(df: pl.DataFrame, voter: str, kind: str, p_chosen: Sequence[float | None],
               margin: Sequence[float | None] | None = None,
-              raw: Sequence[str | None] | None = None) -> pl.DataFrame:
-    """Append one vote per row from `voter` to the `votes` list column (created if absent)."""
+              raw: Sequence[str | None] | None = None, family: str | None = None) -> pl.DataFrame:
+    """Append one vote per row from `voter` to the `votes` list column (created if absent).
+
+    `family` groups voters whose errors are correlated (same model, same embedding); default: the voter.
+    """
     n = df.height
     vote = pl.struct(
         pl.lit(voter, dtype=pl.Utf8).alias("voter"),
@@ -274,9 +280,12 @@ def add_votes(df: pl.DataFrame, voter: str, kind: str, p_chosen: Sequence[float 
         pl.Series(list(p_chosen), dtype=pl.Float64).alias("p_chosen"),
         pl.Series(list(margin) if margin is not None else [None] * n, dtype=pl.Float64).alias("margin"),
         pl.Series(list(raw) if raw is not None else [None] * n, dtype=pl.Utf8).alias("raw"),
+        pl.lit(family or voter, dtype=pl.Utf8).alias("family"),
     )
     if "votes" not in df.columns:
         df = df.with_columns(pl.lit([], dtype=pl.List(VOTE)).alias("votes"))
+    elif df.schema["votes"] != pl.List(VOTE):
+        df = df.with_columns(pl.col("votes").cast(pl.List(VOTE)))  # old data without `family`
     # concat_list treats the non-list struct column as a one-element list per row
     return df.with_columns(pl.concat_list([pl.col("votes"), vote]).alias("votes"))
 

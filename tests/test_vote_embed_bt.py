@@ -47,7 +47,9 @@ def test_voter_in_a_pipeline_finds_the_wrong_labels(tmp_path):
     p = Pipeline(input={"path": str(src), "format": "curate"}, batch_size=16,
                  steps=[EmbedBTVoter(embedder=FAKE, feature_maps=["resp", "prompt_resp"], seeds=[0, 1], folds=4,
                                      C=10.0),
-                        EnsembleDS()],
+                        # four views of one embedding are one family; counted as independent here on
+                        # purpose, to check the votes themselves (the family default is tested below)
+                        EnsembleDS(families=False)],
                  output={"dir": str(tmp_path / "run")})
     stats = p.run()
     out = read_records(tmp_path / "run" / "data")
@@ -112,6 +114,7 @@ steps:
     C: 10
   - step: ensemble
     flip_below: 0.3
+    flip_min_voters: 1   # the three seeds are one family (one embedding): one witness
 output: {{dir: "{tmp_path / 'run'}"}}
 """)
     stats = Pipeline.from_yaml(cfg).run()

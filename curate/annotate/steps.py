@@ -86,7 +86,7 @@ def human_vote(a: Answer, flipped: bool = False) -> dict:
            "rationale": a.rationale, "criteria": a.criteria}
     p = P_CHOSEN[a.label]
     return {"voter": HUMAN_PREFIX + a.annotator, "kind": VoteKind.HUMAN, "p_chosen": 1.0 - p if flipped else p,
-            "margin": None, "raw": dumps(raw)}
+            "margin": None, "raw": dumps(raw), "family": HUMAN_PREFIX + a.annotator}
 
 
 @STEPS.register()

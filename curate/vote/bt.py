@@ -12,9 +12,11 @@ Feature maps over unit vectors e_p (prompt) and e_y (response):
     prompt_resp  [e_y, e_p ⊙ e_y]            adds how the response fits this prompt
     joint        e_(last user turn + response), embedded together
 
-Cross-fitting: pairs are split into k folds by a seeded shuffle; the model of fold f is trained on the
-other k − 1 folds and predicts fold f, so every pair gets a probability from a model that never saw
-its label — the input that noisy-label detection needs.
+Cross-fitting: pairs are split into k folds; the model of fold f is trained on the other k − 1 folds
+and predicts fold f, so every pair gets a probability from a model that never saw its label — the input
+that noisy-label detection needs. With ``groups`` (``curate.vote.groups``: one group per prompt, joined
+with dedup clusters) whole groups go to one fold, so the model never saw a sibling pair either; without
+them the split is a seeded shuffle of rows.
 """
 
 from __future__ import annotations
@@ -67,19 +69,26 @@ def fit_bt(d: np.ndarray, y: np.ndarray, c: float, seed: int = 0):
     return model
 
 
-def fold_ids(n: int, k: int, seed: int) -> np.ndarray:
+def fold_ids(n: int, k: int, seed: int, groups: np.ndarray | None = None) -> np.ndarray:
+    if groups is not None:
+        from curate.vote.groups import group_folds
+
+        return group_folds(groups, k, seed)
     rng = np.random.default_rng(seed)
     ids = np.arange(n) % k
     rng.shuffle(ids)
     return ids
 
 
-def cross_fit(d: np.ndarray, y: np.ndarray, k: int = 5, c: float = 1.0, seed: int = 0) -> np.ndarray:
-    """Out-of-fold logits (margins) for every row; y is the current label (1 = first response won)."""
+def cross_fit(d: np.ndarray, y: np.ndarray, k: int = 5, c: float = 1.0, seed: int = 0,
+              groups: np.ndarray | None = None) -> np.ndarray:
+    """Out-of-fold logits (margins) for every row; y is the current label (1 = first response won).
+
+    `groups` (one int per row) keeps each group inside one fold; see ``curate.vote.groups``."""
     n = d.shape[0]
     if n < 2 * k:
         raise ValueError(f"cross-fitting with {k} folds needs at least {2 * k} pairs, got {n}")
-    folds = fold_ids(n, k, seed)
+    folds = fold_ids(n, k, seed, groups)
     out = np.zeros(n, dtype=np.float64)
     for f in range(k):
         test = folds == f

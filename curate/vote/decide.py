@@ -15,6 +15,19 @@ side p favours, strength = mean voter margin oriented to the current chosen):
 
 A human-voted row is never routed again, so the annotate → re-vote loop ends.
 
+**Calibrated rules** (``decide_calibrated``: ``policy: soft``, or gold given): the flip and drop
+thresholds come from gold (``curate.vote.calibrate``); a threshold gold could not support is None and
+nothing is flipped or dropped by it:
+
+    no votes                                   → ``no_votes`` option                      no_votes
+    row has a human vote                       → keep if p ≥ 0.5 else flip                human_resolved
+    p ≤ flip threshold                         → flip                                     calibrated_against
+    p ≤ drop threshold                         → drop                                     calibrated_weak
+    p ≥ keep_above                             → keep                                     consensus_for
+    agreement < route_agreement / |strength| < route_strength → route (keep if route=False), as above
+    p < 0.5                                    → route (keep if route=False)              uncalibrated
+    otherwise                                  → keep                                     weak_preference
+
 **Flip and re-runs.** A flip swaps chosen and rejected, maps every vote p → 1-p and margin → -margin
 (so all votes stay oriented to the *current* chosen), toggles the boolean ``flipped`` column and
 appends a provenance event. The id is kept. Because votes always follow the current orientation, the
@@ -78,6 +91,35 @@ def _one(o: DecisionOptions, p: float, agree: float, s: float, n: int, human: bo
     return (DROP, "leans_against") if p < 0.5 else (DROP, "weak_preference")
 
 
+def decide_calibrated(o: DecisionOptions, flip_t: float | None, drop_t: float | None, p: np.ndarray,
+                      agree: np.ndarray, strength: np.ndarray, n_voters: np.ndarray,
+                      has_human: np.ndarray) -> tuple[list[str], list[str]]:
+    """Decision and reason per row by the calibrated rules of the module docstring."""
+    decisions, reasons = [], []
+    hold = ROUTE if o.route else KEEP  # what a pair gets when no calibrated rule may touch it
+    for i in range(len(p)):
+        pi, n = float(p[i]), int(n_voters[i])
+        if n == 0:
+            d, r = o.no_votes, "no_votes"
+        elif has_human[i]:
+            d, r = (KEEP, "human_resolved") if pi >= 0.5 else (FLIP, "human_resolved")
+        elif flip_t is not None and pi <= flip_t:
+            d, r = FLIP, "calibrated_against"
+        elif drop_t is not None and pi <= drop_t:
+            d, r = DROP, "calibrated_weak"
+        elif pi >= o.keep_above:
+            d, r = KEEP, "consensus_for"
+        elif agree[i] < o.route_agreement:
+            d, r = hold, "voters_disagree"
+        elif abs(strength[i]) < o.route_strength:
+            d, r = hold, "near_zero_strength"
+        else:
+            d, r = (hold, "uncalibrated") if pi < 0.5 else (KEEP, "weak_preference")
+        decisions.append(d)
+        reasons.append(r)
+    return decisions, reasons
+
+
 def flip_pairs(df: pl.DataFrame, mask: pl.Series, step: str, reason: str = "consensus_against") -> pl.DataFrame:
     """Swap chosen/rejected where `mask`, re-orient their votes, toggle `flipped`, log provenance."""
     if not mask.any():
@@ -89,6 +131,7 @@ def flip_pairs(df: pl.DataFrame, mask: pl.Series, step: str, reason: str = "cons
         pl.element().struct.field("voter"), pl.element().struct.field("kind"),
         (1.0 - pl.element().struct.field("p_chosen")).alias("p_chosen"),
         (-pl.element().struct.field("margin")).alias("margin"), pl.element().struct.field("raw"),
+        pl.element().struct.field("family"),
     ))
     df = df.with_columns(
         pl.when(m).then(pl.col("rejected")).otherwise(pl.col("chosen")).alias("chosen"),

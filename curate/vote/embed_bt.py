@@ -15,6 +15,7 @@ from curate.registry import STEPS
 from curate.schema import add_votes, prompt_text_expr
 from curate.step import Batches, Options, Step
 from curate.vote.bt import FEATURE_MAPS, PairVectors, cross_fit, features
+from curate.vote.groups import group_ids
 from curate.vote.matrix import sigmoid
 
 
@@ -28,6 +29,10 @@ class EmbedBTOptions(Options):
     prompt_chars: int = Field(2000, ge=100, description="keep the last N characters of the rendered prompt "
                               "(the embedder truncates from the end, and the last turn matters most)")
     voter: str | None = Field(None, description="voter name prefix (default: the step label)")
+    family: str | None = Field(None, description="vote family (default: embed:<backend>:<model>); every "
+                               "feature map and seed of one embedding is one family, pooled as one witness")
+    group_folds: bool = Field(True, description="keep pairs of one prompt / dedup cluster in one fold "
+                              "(curate.vote.groups); false splits by row and leaks siblings' labels")
 
     @field_validator("feature_maps")
     @classmethod
@@ -46,7 +51,9 @@ class EmbedBTVoter(Step):
     (feature map, seed) with k-fold cross-fitting on the current labels, and gives each pair the
     probability from the fold model that never saw it. Reads: id, prompt, chosen, rejected. Writes:
     one vote per voter to ``votes`` (kind ``embed_rm``, voter ``<prefix>:<feature map>:s<seed>``,
-    margin = the BT logit). Figures: each voter's out-of-fold accuracy against the current labels.
+    margin = the BT logit, family ``embed:<backend>:<model>``: all of them share one embedding). Folds
+    keep each prompt group (prompt, joined with ``cluster_id`` when present) whole. Figures: each voter's
+    out-of-fold accuracy against the current labels, the number of fold groups.
     """
 
     name = "embed_bt_voter"
@@ -68,6 +75,12 @@ class EmbedBTVoter(Step):
         prefix = self.options.voter or self.label
         return [f"{prefix}:{fm}:s{s}" for fm in self.options.feature_maps for s in self.options.seeds]
 
+    def family(self) -> str:
+        e = self.options.embedder
+        # the default model name belongs to sentence_transformers (as in build_embedder)
+        model = e.backend if e.model == EmbedConfig().model and e.backend != "sentence_transformers" else e.model
+        return self.options.family or f"embed:{e.backend}:{model}"
+
     def vectors(self, df: pl.DataFrame) -> PairVectors:
         if self.embedder is None:  # used outside a runner (benchmarks, notebooks)
             self.embedder = build_embedder(self.options.embedder)
@@ -84,24 +97,31 @@ class EmbedBTVoter(Step):
         return v
 
     def fit(self, batches: Batches) -> None:
-        df = pl.concat([b.select("id", "prompt", "chosen", "rejected") for b in batches() if b.height])
+        cols_in = ["id", "prompt", "chosen", "rejected"]
+        df = pl.concat([b.select(cols_in + (["cluster_id"] if "cluster_id" in b.columns else []))
+                        for b in batches() if b.height], how="diagonal_relaxed")
         o = self.options
         if df.height < 2 * o.folds:
             raise ConfigError(f"step {self.label}: {df.height} pairs are too few for {o.folds}-fold cross-fitting; "
                               f"lower 'folds' or give it at least {2 * o.folds} pairs")
         v = self.vectors(df)
         y = np.ones(df.height)  # the current label: chosen won
+        groups = group_ids(df) if o.group_folds else None
+        if groups is not None and groups.max() + 1 < o.folds:
+            raise ConfigError(f"step {self.label}: {groups.max() + 1} prompt groups are too few for {o.folds} folds; "
+                              f"lower 'folds' or set group_folds: false")
         cols, acc = [], {}
         for fm in o.feature_maps:
             d = features(v, fm)
             for s in o.seeds:
-                m = cross_fit(d, y, k=o.folds, c=o.C, seed=s)
+                m = cross_fit(d, y, k=o.folds, c=o.C, seed=s, groups=groups)
                 cols.append(m)
                 acc[f"{o.voter or self.label}:{fm}:s{s}"] = round(float((m > 0).mean()), 4)
         self.voters = self.voter_names()
         margins = np.stack(cols, axis=1)
         self.margins = dict(zip(df["id"].to_list(), margins))
-        self.stats.figures.update(oof_accuracy=acc, pairs_fitted=df.height)
+        self.stats.figures.update(oof_accuracy=acc, pairs_fitted=df.height,
+                                  fold_groups=int(groups.max() + 1) if groups is not None else None)
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
         missing = np.full(len(self.voters), np.nan)
@@ -114,6 +134,6 @@ class EmbedBTVoter(Step):
             ok = ~np.isnan(col)
             p = [float(x) if k else None for x, k in zip(sigmoid(col), ok)]
             mg = [float(x) if k else None for x, k in zip(col, ok)]
-            batch = add_votes(batch, voter, "embed_rm", p, mg)
+            batch = add_votes(batch, voter, "embed_rm", p, mg, family=self.family())
         self.stats.count("votes_added", int((~np.isnan(m)).sum()))
         return batch

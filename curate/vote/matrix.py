@@ -5,10 +5,15 @@ batch into ``p`` and ``margin`` arrays of shape (rows, voters) with NaN where a 
 A voter that voted twice on the same row (a voter step run twice) counts once: its last vote wins.
 Margins are logits of the vote oriented to the current chosen side; a vote without a margin gets
 ``logit(p)`` so every voter speaks the same unit.
+
+``by_family`` folds the voters of one family (same model, same embedding: errors that move together)
+into one column: the family's logit is the mean of its members' logits on that row, so four views of
+one embedding say what one of them would, not four times as much.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +27,12 @@ def logit(p: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
+def logit_nan(p: np.ndarray) -> np.ndarray:
+    """logit that keeps NaN (no vote) as NaN."""
+    p = np.asarray(p, dtype=np.float64)
+    return np.where(np.isnan(p), np.nan, logit(np.nan_to_num(p, nan=0.5)))
+
+
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
 
@@ -32,6 +43,28 @@ class VoteMatrix:
     kinds: list[str]  # kind of each voter (from its latest vote)
     p: np.ndarray  # (rows, voters), NaN = no vote
     margin: np.ndarray  # (rows, voters), NaN = no vote
+    families: list[str] | None = None  # family of each voter (from its latest vote); None = the voter itself
+
+    def family_of(self) -> list[str]:
+        return list(self.families) if self.families is not None else list(self.voters)
+
+    def by_family(self) -> "VoteMatrix":
+        """One column per family: mean logit (p) and mean margin of its members that voted on the row."""
+        fam = self.family_of()
+        names = list(dict.fromkeys(fam))
+        p = np.full((self.rows, len(names)), np.nan)
+        m = np.full((self.rows, len(names)), np.nan)
+        kinds = []
+        for j, f in enumerate(names):
+            cols = [i for i, g in enumerate(fam) if g == f]
+            kinds.append(self.kinds[cols[0]])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of an all-NaN row: NaN, as wanted
+                p[:, j] = sigmoid(np.nanmean(logit_nan(self.p[:, cols]), axis=1))
+                m[:, j] = np.nanmean(self.margin[:, cols], axis=1)
+            # an all-0.5 family stays an exact abstention (Dawid–Skene skips 0.5 votes)
+            p[:, j] = np.where(np.nanmax(np.abs(self.p[:, cols] - 0.5), axis=1, initial=-1) == 0, 0.5, p[:, j])
+        return VoteMatrix(names, kinds, p, m, names)
 
     @property
     def rows(self) -> int:
@@ -46,7 +79,8 @@ class VoteMatrix:
         n = df.height
         if "votes" not in df.columns or n == 0:
             names = list(voters or [])
-            return cls(names, ["" for _ in names], np.full((n, len(names)), np.nan), np.full((n, len(names)), np.nan))
+            return cls(names, ["" for _ in names], np.full((n, len(names)), np.nan), np.full((n, len(names)), np.nan),
+                       list(names))
         long = (
             df.select(pl.col("votes")).with_row_index("_row").explode("votes")
             .filter(pl.col("votes").is_not_null()).unnest("votes")
@@ -54,10 +88,13 @@ class VoteMatrix:
         )
         names = list(voters or [])
         kinds: dict[str, str] = {}
-        for v, k in zip(long["voter"].to_list(), long["kind"].to_list()):
+        fams: dict[str, str] = {}
+        fam_col = long["family"].to_list() if "family" in long.columns else [None] * long.height
+        for v, k, f in zip(long["voter"].to_list(), long["kind"].to_list(), fam_col):
             if v not in kinds and v not in names:
                 names.append(v)
             kinds[v] = k or ""
+            fams[v] = f or v  # old data without a family: every voter is its own
         col = {v: j for j, v in enumerate(names)}
         p = np.full((n, len(names)), np.nan)
         m = np.full((n, len(names)), np.nan)
@@ -69,7 +106,7 @@ class VoteMatrix:
         # fancy assignment keeps the last write for repeated (row, voter): the latest vote wins
         p[rows, js] = np.clip(pv, 0.0, 1.0)
         m[rows, js] = mv
-        return cls(names, [kinds.get(v, "") for v in names], p, m)
+        return cls(names, [kinds.get(v, "") for v in names], p, m, [fams.get(v, v) for v in names])
 
 
 def agreement(p: np.ndarray, side: np.ndarray) -> np.ndarray:
