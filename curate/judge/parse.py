@@ -24,17 +24,20 @@ _TIE_WORDS = {"tie", "c", "equal", "same", "both", "neither", "draw", "none"}
 # parentheses after a name ("Output (a)", a common judge wording), where it cannot be an article.
 _NAME = r"(?i:response|assistant|output)"
 _LETTER = r"(?:[\(\[]?(A|B)[\)\]]?|\((a|b)\))"
+_BETTER = r"(?i:clearly\s+|slightly\s+|much\s+)?(?i:better|preferred|superior|stronger)"
 _PATTERNS = [
     re.compile(r"\[\[\s*(A|B|C|(?i:tie))\s*\]\]"),
     re.compile(r"(?i:verdict|final answer|answer|winner|choice|decision|better response|preferred response)"
                r"[\"']?\s*(?i:is)?\s*[:=\-]?\s*[\*\"'\(\[]*\s*" + _NAME + r"?\s*(?:\((a|b)\)|[\"'\(\[]*"
                r"\s*(A|B|(?i:tie))\b)"),
     # a concluding sentence ("Therefore, Output (a) is better.") outweighs comparisons made on the way
-    re.compile(r"(?i:therefore|thus|hence|in conclusion|in summary|overall|so)\s*,?\s+(?i:the\s+)?" + _NAME
-               + r"\s*" + _LETTER + r"\s+(?i:is|was)\b"),
-    re.compile(_NAME + r"\s*" + _LETTER + r"\s*(?i:is|was|seems|appears)\s+"
-               r"(?i:clearly\s+|slightly\s+|much\s+)?(?i:better|preferred|superior|stronger|more\s+\w+)"),
+    re.compile(r"(?i:therefore|thus|hence|in conclusion|in summary|overall|so)\b[^.\n]{0,80}?" + _NAME
+               + r"\s*" + _LETTER + r"\s+(?i:is|was)\s+(?i:the\s+)?" + _BETTER),
+    re.compile(_NAME + r"\s*" + _LETTER + r"\s*(?i:is|was|seems|appears)\s+(?i:the\s+)?" + _BETTER),
     re.compile(r"(?i:prefer|choose|pick|select)\s+" + _NAME + r"?\s*" + _LETTER + r"(?![a-z])"),
+    # "Output (a) is more concise" compares one aspect: weaker than "is better", so a reply that says
+    # "Output (a) is better. ... Output (b) is more verbose" is not ambiguous
+    re.compile(_NAME + r"\s*" + _LETTER + r"\s*(?i:is|was|seems|appears)\s+(?i:more\s+\w+)"),
     re.compile(r"\b((?i:tie|equally good|equally helpful|both (?:are )?equally))\b"),
 ]
 
