@@ -55,10 +55,10 @@ def _read_json_gz(path: Path) -> Any:
 # ---------------------------------------------------------------- gold pairs
 
 
-def load_llmbar(data: Path, subsets: tuple[str, ...] = SUBSETS) -> list[dict]:
+def load_llmbar(data: Path, subsets: tuple[str, ...] | None = None) -> list[dict]:
     """Gold rows in dataset order, each with its subset and position in that subset."""
     rows = []
-    for sub in subsets:
+    for sub in subsets or SUBSETS:
         for i, r in enumerate(_read_json_gz(data / "llmbar" / sub / "dataset.json.gz")):
             rows.append({**r, "label": int(r["label"]), "subset": sub, "index": i})
     return rows
@@ -108,11 +108,11 @@ def final_orders(results: Any) -> dict:
     return next(x for x in reversed(items) if isinstance(x, dict) and "swap = False" in x)
 
 
-def judge_outputs(data: Path, judge: str, method: str, subsets: tuple[str, ...] = SUBSETS) -> list[dict]:
+def judge_outputs(data: Path, judge: str, method: str, subsets: tuple[str, ...] | None = None) -> list[dict]:
     """One row per gold pair (same order as load_llmbar): ab/ba replies oriented to the gold pair,
     and the authors' own parse (`author_ab`/`author_ba`: True = chosen won, None = unparsed)."""
     out = []
-    for sub in subsets:
+    for sub in subsets or SUBSETS:
         path = data / "llmbar" / sub / "evaluators" / judge / method / "result.json.gz"
         for r in _read_json_gz(path):
             orders = final_orders(r["results"])
@@ -135,10 +135,10 @@ def _won(order: dict, label: int) -> bool | None:
     return None if w in (None, "") else int(w) == label
 
 
-def author_accuracy(data: Path, judge: str, method: str, subsets: tuple[str, ...] = SUBSETS) -> float:
+def author_accuracy(data: Path, judge: str, method: str, subsets: tuple[str, ...] | None = None) -> float:
     """The authors' `correct_average` (mean over both orders), weighted by subset size."""
     total = n = 0.0
-    for sub in subsets:
+    for sub in subsets or SUBSETS:
         folder = data / "llmbar" / sub / "evaluators" / judge / method
         stats = _read_json_gz(folder / "statistics.json.gz")
         size = len(_read_json_gz(data / "llmbar" / sub / "dataset.json.gz"))
