@@ -49,7 +49,7 @@ def run_steps(steps: list, df: pl.DataFrame, ctx) -> pl.DataFrame:
     for step in steps:
         step.setup(ctx)
         if step.needs_full_pass:
-            step.fit(lambda: iter([df]))
+            step.fit(lambda df=df: iter([df]))
         df = step(df)
         dropped += [d.drop("_step", "_reason") for d in step.take_dropped()]
     out = pl.concat([df, *dropped], how="diagonal") if dropped else df

@@ -122,7 +122,7 @@ def print_table1(table: list[dict]) -> None:
 
 
 def print_table2(name: str, results: dict, subsets: np.ndarray) -> None:
-    groups = {"Natural": subsets == "Natural", "Adversarial": subsets != "Natural", "all": subsets == subsets}
+    groups = {"Natural": subsets == "Natural", "Adversarial": subsets != "Natural", "all": np.ones(len(subsets), bool)}
     print(f"\n## Ensembles vs best single voter: {name}\n")
     print("| method | Natural | Adversarial | all | flipped (all) | dropped or routed (all) |")
     print("|---|---:|---:|---:|---:|---:|")

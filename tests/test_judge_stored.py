@@ -31,7 +31,7 @@ def gold():
 
 
 def _votes(gold, judge, method, tmp_path):
-    rows, base = gold
+    _, base = gold
     outs = g.judge_outputs(DATA, judge, method)
     path = g.write_jsonl([{"id": i, "ab": o["ab"], "ba": o["ba"]} for i, o in zip(base["id"], outs)],
                          tmp_path / f"{judge}-{method}.jsonl")
