@@ -107,3 +107,28 @@ def test_judges_benchmark_smoke(tiny, capsys, monkeypatch):
     # always "Output (a)": right in exactly one order of each pair → 50%, never position-consistent
     assert "| J | Vanilla |  50.0% |  50.0% | 100.0% |   0.0% |   0.0% |" in out
     assert "| J | CoT |" in out and "majority vote" in out
+
+
+def test_false_positives_pipeline_is_the_yaml_voting_part(tmp_path):
+    import false_positives as fp
+
+    from curate.config import load_pipeline
+
+    pairs = g.write_jsonl(g.llmbar_pairs([{"input": "q", "output_1": "x", "output_2": "y", "label": 2,
+                                           "subset": "S"}]), tmp_path / "p.jsonl")
+    cfg = load_pipeline(fp.pipeline_file(pairs, tmp_path / "run", g.PIPELINE))
+    assert [s.step for s in cfg.steps] == ["embed_bt_voter", "ensemble"]
+    assert cfg.steps[1].options["route_strength"] == 0.1 and cfg.input.format == "mapping"
+
+
+def test_curation_effect_inject_flips_labels_and_tracks_orientation():
+    import polars as pl
+
+    import curation_effect as ce
+
+    df = pl.DataFrame({"chosen": ["a", "b", "c", "d"], "rejected": ["w", "x", "y", "z"], "_sign": [1] * 4})
+    out = ce.inject(df, 0.5, seed=0)
+    swapped = out["chosen"] != df["chosen"]
+    assert swapped.sum() == 2
+    assert (out["_sign"] == -1).to_list() == swapped.to_list()
+    assert out.filter(swapped)["chosen"].to_list() == df.filter(swapped)["rejected"].to_list()
