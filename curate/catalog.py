@@ -44,6 +44,7 @@ MODULES = [
     "curate.judge.rating",
     "curate.judge.rubrics",
     "curate.judge.rubric_judge",
+    "curate.judge.stored",
     "curate.rm.score",
     "curate.export.step",
 ]

@@ -20,15 +20,24 @@ _VERDICT_KEYS = ("verdict", "winner", "answer", "choice", "better", "better_resp
 _TIE_WORDS = {"tie", "c", "equal", "same", "both", "neither", "draw", "none"}
 
 # Fallback patterns, strongest evidence first. Letters are matched case-sensitively (an "a" in
-# prose is an article); the surrounding words are not.
+# prose is an article); the surrounding words are not. A lower-case letter counts only in
+# parentheses after a name ("Output (a)", a common judge wording), where it cannot be an article.
+_NAME = r"(?i:response|assistant|output)"
+_LETTER = r"(?:[\(\[]?(A|B)[\)\]]?|\((a|b)\))"
+_BETTER = r"(?i:clearly\s+|slightly\s+|much\s+)?(?i:better|preferred|superior|stronger)"
 _PATTERNS = [
     re.compile(r"\[\[\s*(A|B|C|(?i:tie))\s*\]\]"),
     re.compile(r"(?i:verdict|final answer|answer|winner|choice|decision|better response|preferred response)"
-               r"[\"']?\s*(?i:is)?\s*[:=\-]?\s*[\*\"'\(\[]*\s*(?i:response|assistant|output)?\s*[\"'\(\[]*"
-               r"\s*(A|B|(?i:tie))\b"),
-    re.compile(r"(?i:response|assistant|output)\s*[\(\[]?(A|B)[\)\]]?\s*(?i:is|was|seems|appears)\s+"
-               r"(?i:clearly\s+|slightly\s+|much\s+)?(?i:better|preferred|superior|stronger|more\s+\w+)"),
-    re.compile(r"(?i:prefer|choose|pick|select)\s+(?i:response|assistant|output)?\s*[\(\[]?(A|B)\b"),
+               r"[\"']?\s*(?i:is)?\s*[:=\-]?\s*[\*\"'\(\[]*\s*" + _NAME + r"?\s*(?:\((a|b)\)|[\"'\(\[]*"
+               r"\s*(A|B|(?i:tie))\b)"),
+    # a concluding sentence ("Therefore, Output (a) is better.") outweighs comparisons made on the way
+    re.compile(r"(?i:therefore|thus|hence|in conclusion|in summary|overall|so)\b[^.\n]{0,80}?" + _NAME
+               + r"\s*" + _LETTER + r"\s+(?i:is|was)\s+(?i:the\s+)?" + _BETTER),
+    re.compile(_NAME + r"\s*" + _LETTER + r"\s*(?i:is|was|seems|appears)\s+(?i:the\s+)?" + _BETTER),
+    re.compile(r"(?i:prefer|choose|pick|select)\s+" + _NAME + r"?\s*" + _LETTER + r"(?![a-z])"),
+    # "Output (a) is more concise" compares one aspect: weaker than "is better", so a reply that says
+    # "Output (a) is better. ... Output (b) is more verbose" is not ambiguous
+    re.compile(_NAME + r"\s*" + _LETTER + r"\s*(?i:is|was|seems|appears)\s+(?i:more\s+\w+)"),
     re.compile(r"\b((?i:tie|equally good|equally helpful|both (?:are )?equally))\b"),
 ]
 
@@ -82,7 +91,7 @@ def parse_verdict(text: str | None) -> tuple[str | None, str | None]:
     if whole is not None:
         return whole, None
     for pattern in _PATTERNS:
-        found = {_label(m.group(1)) for m in pattern.finditer(text)}
+        found = {_label(m) for m in pattern.finditer(text)}
         if len(found) == 1:
             return found.pop(), None
         if len(found) > 1:
@@ -90,7 +99,9 @@ def parse_verdict(text: str | None) -> tuple[str | None, str | None]:
     return None, "no_verdict"
 
 
-def _label(s: str) -> str:
+def _label(m: re.Match) -> str:
+    s = next(g for g in m.groups() if g is not None)
+    s = s.upper() if s in ("a", "b") else s
     return s if s in (A, B) else TIE
 
 

@@ -1,0 +1,172 @@
+"""Judge outputs that already exist (a batch API run, another tool, a paper's release) become votes.
+
+The ``stored_judge`` step reads a file of raw judge replies, one row per pair with one reply per
+order, and turns them into votes with curate's own verdict parser (``curate/judge/parse.py``) and
+swap rule (``curate/judge/swap.py``), exactly as ``llm_judge`` does with replies it asked for. So a
+stored run and a live run of the same judge give the same votes, and parse failures are counted
+the same way.
+
+File layout (JSONL, JSON array, optionally gzipped, or Parquet), one row per pair:
+
+    id     the pair's id in the run (``key: id``), or nothing (``key: position``: row i ↔ i-th pair)
+    ab     the judge's reply when the pair's CHOSEN response was shown first (as A)
+    ba     the judge's reply when the REJECTED response was shown first
+           a null reply means no output was stored for that order (counted ``parse_fail:missing``)
+
+Column names are options, so a file from another tool needs no rewriting.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import polars as pl
+from pydantic import Field
+
+from curate.errors import ConfigError, InputError
+from curate.judge.parse import parse_verdict
+from curate.judge.swap import CONSISTENT_OUTCOMES, INCONSISTENT_OUTCOMES, combine
+from curate.registry import STEPS
+from curate.schema import add_votes
+from curate.step import Options, Step
+
+# parser name → function(text) -> (verdict "A"/"B"/"tie" or None, failure reason or None)
+PARSERS: dict[str, Callable[[str | None], tuple[str | None, str | None]]] = {"verdict": parse_verdict}
+
+
+class StoredJudgeOptions(Options):
+    path: str = Field(description="file of judge replies: .jsonl, .json (array) or .parquet, optionally .gz")
+    voter: str = Field(description="voter id in the votes column, e.g. judge:gpt-4:cot")
+    family: str | None = Field(None, description="model family of the judge (votes of one family are correlated)")
+    key: Literal["id", "position"] = Field("id", description="match file rows to pairs by pair id, or by "
+                                           "position (row i = the i-th pair this step sees)")
+    id_column: str = Field("id", description="file column holding the pair id (key: id)")
+    ab_column: str = Field("ab", description="file column: the reply when chosen was shown first")
+    ba_column: str = Field("ba", description="file column: the reply when rejected was shown first")
+    parser: Literal["verdict"] = Field("verdict", description="which parser of curate/judge/parse.py reads a reply")
+    confidence: float = Field(0.3, gt=0, le=0.5, description="p_chosen = 0.5 ± this when both orders agree "
+                              "(as llm_judge)")
+
+
+def read_outputs(path: str | Path) -> list[dict]:
+    """Rows of a judge-output file as dicts."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"stored judge outputs not found: {p}; check the step's 'path' (relative to where "
+                         f"you run curate)")
+    name = p.name.lower()
+    if name.endswith(".parquet"):
+        return pl.read_parquet(p).to_dicts()
+    opener = gzip.open if name.endswith(".gz") else open
+    with opener(p, "rt", encoding="utf-8") as f:
+        if ".jsonl" in name:
+            return [json.loads(line) for line in f if line.strip()]
+        rows = json.load(f)
+    if not isinstance(rows, list):
+        raise InputError(f"{p}: expected a JSON array of rows (or use .jsonl, one row per line)")
+    return rows
+
+
+@STEPS.register()
+class StoredJudge(Step):
+    """Turn stored judge replies (one per order) into one ``llm_judge`` vote per pair.
+
+    Reads: id (key: id). Writes: votes (appends {voter, kind: llm_judge, p_chosen, margin: null, raw});
+    p_chosen follows llm_judge's swap rule (0.5 ± confidence when both orders agree, 0.5 when the
+    verdict follows the position, None when neither order parsed or the pair has no row in the file);
+    raw keeps both replies, the verdicts and the outcome. Counts ``orders_judged``, parse failures by
+    reason (``parse_fail:<reason>``; ``missing`` = no reply stored), ``outcome:<outcome>`` and
+    ``unmatched`` pairs; figures give ``position_consistency`` and ``parse_failure_rate``. Stateful
+    only for ``key: position`` (the count of pairs seen, so a resumed run keeps matching rows).
+    """
+
+    name = "stored_judge"
+    inputs = ("id",)
+    outputs = ("votes",)
+    Options = StoredJudgeOptions
+    stateful = True
+    vote_kind = "llm_judge"
+
+    def __init__(self, *a: Any, **kw: Any):
+        super().__init__(*a, **kw)
+        o = self.options
+        # carries the family in the voter name until votes have a family field
+        self.voter = f"{o.family}/{o.voter}" if o.family else o.voter
+        self.parse = PARSERS[o.parser]
+        self.seen = 0
+        self._by_id: dict[str, tuple] | None = None
+        self._rows: list[tuple] | None = None
+
+    def _load(self) -> None:
+        o = self.options
+        rows = read_outputs(o.path)
+        need = [o.ab_column, o.ba_column] + ([o.id_column] if o.key == "id" else [])
+        absent = [c for c in need if rows and c not in rows[0]]
+        if absent:
+            raise ConfigError(f"step {self.label}: {o.path} has no column {', '.join(absent)} (it has "
+                              f"{', '.join(rows[0])}); set ab_column / ba_column / id_column")
+        texts = [(r.get(o.ab_column), r.get(o.ba_column)) for r in rows]
+        if o.key == "id":
+            self._by_id = {str(r[o.id_column]): t for r, t in zip(rows, texts)}
+        else:
+            self._rows = texts
+
+    def process(self, batch: pl.DataFrame) -> pl.DataFrame:
+        if self._by_id is None and self._rows is None:
+            self._load()
+        if self._by_id is not None:
+            found = [self._by_id.get(i) for i in batch["id"].to_list()]
+        else:
+            rows = self._rows or []
+            found = [rows[k] if k < len(rows) else None for k in range(self.seen, self.seen + batch.height)]
+        self.seen += batch.height
+        p: list[float | None] = []
+        raw: list[str | None] = []
+        for texts in found:
+            if texts is None:
+                self.stats.count("unmatched")
+                p.append(None)
+                raw.append(json.dumps({"unmatched": True}))
+                continue
+            vote_p, vote_raw = self._vote(*texts)
+            p.append(vote_p)
+            raw.append(vote_raw)
+        return add_votes(batch, self.voter, self.vote_kind, p, None, raw)
+
+    def _vote(self, ab: str | None, ba: str | None) -> tuple[float | None, str]:
+        verdicts, reasons = [], []
+        for text in (ab, ba):
+            v, reason = self.parse(text) if text is not None else (None, "missing")
+            self.stats.count("orders_judged")
+            if reason:
+                self.stats.count(f"parse_fail:{reason}")
+            verdicts.append(v)
+            reasons.append(reason)
+        vote = combine(verdicts[0], verdicts[1], self.options.confidence)
+        self.stats.count(f"outcome:{vote.outcome}")
+        raw: dict[str, Any] = {"ab": ab, "ba": ba, "verdicts": verdicts, "outcome": vote.outcome}
+        if any(reasons):
+            raw["errors"] = reasons
+        return vote.p_chosen, json.dumps(raw, ensure_ascii=False)
+
+    def summary(self) -> dict[str, Any]:
+        c = self.stats.counts
+        consistent = sum(c[f"outcome:{o}"] for o in CONSISTENT_OUTCOMES)
+        both = consistent + sum(c[f"outcome:{o}"] for o in INCONSISTENT_OUTCOMES)
+        fails = sum(v for k, v in c.items() if k.startswith("parse_fail:"))
+        return {
+            "voter": self.voter,
+            "position_consistency": round(consistent / both, 4) if both else None,
+            "parse_failure_rate": round(fails / c["orders_judged"], 4) if c["orders_judged"] else None,
+        }
+
+    def save_state(self, directory: Path) -> None:
+        (Path(directory) / "stored_judge.json").write_text(json.dumps({"seen": self.seen}))
+
+    def load_state(self, directory: Path) -> None:
+        f = Path(directory) / "stored_judge.json"
+        if f.exists():
+            self.seen = int(json.loads(f.read_text())["seen"])
