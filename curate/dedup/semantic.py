@@ -115,7 +115,7 @@ class SemanticDedup(Step):
                               f"embedder gives {self.embedder.dim}-d ones; resume with the same embedder")
 
     def vectors(self, batch: pl.DataFrame) -> list[np.ndarray]:
-        """One (n, dim) normalised matrix per compared field, from a single embed call."""
+        """One (n, dim) normalised matrix per compared field, from a single embed call of the distinct texts."""
         self._ensure_indexes()
         n = batch.height
         texts: list[str] = []
@@ -123,7 +123,12 @@ class SemanticDedup(Step):
             texts += batch.select(prompt_view(self.options.prompt_view)).to_series().to_list()
         if "response" in self.options.fields:
             texts += batch["chosen"].to_list() + batch["rejected"].to_list()
-        vecs = self.embedder.embed(texts)
+        # prompts and responses repeat across pairs (several pairs per prompt, shared answers): each
+        # distinct text is embedded once and its vector reused, before the cache is even asked
+        uniq, where = np.unique(np.array(texts, dtype=object), return_inverse=True) if texts else ([], [])
+        self.stats.count("texts_embedded", len(uniq))
+        self.stats.count("texts_reused", len(texts) - len(uniq))
+        vecs = self.embedder.embed(list(uniq))[where] if texts else np.zeros((0, self.embedder.dim), np.float32)
         out, at = [], 0
         for f in self.options.fields:
             if f == "prompt":
