@@ -58,3 +58,16 @@ def test_card_of_a_deduped_run_where_the_shorter_answer_wins(tmp_path):
     assert "6 kept records stand for\n6 removed duplicates" in card
     assert "#### Dedup clusters\n\n| step | figure | value |" in card
     assert "`clusters` =" not in card  # no runs of dotted keys
+
+
+def test_card_says_what_happened_to_unanswered_routed_pairs(tmp_path):
+    from curate.card.render import render_card
+
+    report = {"overview": {"records_out": 3}, "provenance": {"pipeline": "t", "versions": {}}, "funnel": [], "drops": [],
+              "topics": {}, "dedup": [], "data": {}, "step_figures": [],
+              "export": {"layout": "trl", "splits": {"train": 1, "test": 1, "routed": 1}, "fractions": {"train": 0.5},
+                         "grouped_by": ["prompt"], "seed": 0, "stratify": "source", "renamed_ids": 2,
+                         "routed": {"mode": "own_split", "unresolved": 1, "excluded": 0}}}
+    card = render_card(report, {})
+    assert "1 pairs were routed to human annotators" in card and "a split of their own, `routed`" in card
+    assert "2 rows repeat the id" in card
