@@ -71,3 +71,10 @@ def test_card_says_what_happened_to_unanswered_routed_pairs(tmp_path):
     card = render_card(report, {})
     assert "1 pairs were routed to human annotators" in card and "a split of their own, `routed`" in card
     assert "2 rows repeat the id" in card
+
+
+def test_figure_labels_read_as_words():
+    from curate.card.report import label
+
+    assert label("counts.outcome:position_flip") == "outcome: position flip (count)"
+    assert label("longer_wins_by_ratio.1-1.25.pairs") == "longer wins by ratio › 1-1.25 › pairs"

@@ -15,6 +15,7 @@ change here; everything else is still listed per step.
 from __future__ import annotations
 
 import hashlib
+import re
 import json
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,8 @@ def step_figures(stats: dict) -> list[dict]:
 def label(key: str) -> str:
     """A flattened key → words a person reads: 'counts.outcome:position_flip' → 'outcome: position flip (count)'."""
     count = key.startswith("counts.")
-    words = key.removeprefix("counts.").replace("_", " ").replace(":", ": ").replace(".", " › ")
+    # a dot between digits is a number ("1.25"), not a level of the flattened key
+    words = re.sub(r"(?<!\d)\.|\.(?!\d)", " › ", key.removeprefix("counts.").replace("_", " ").replace(":", ": "))
     return " ".join(words.split()) + (" (count)" if count else "")
 
 
