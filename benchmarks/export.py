@@ -13,6 +13,7 @@ streaming path (``export_stream`` over ``iter_shards``) and the in-memory one (`
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
@@ -27,7 +28,8 @@ from curate.export.split import assign_splits
 from curate.export.writer import export_dataset
 from curate.io.reader import Reader
 
-HH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hh-rlhf-harmless-base-test.jsonl.gz"
+# ../shared/data beside a CI clone; CURATE_SHARED_DATA elsewhere (e.g. a worktree)
+HH = Path(os.environ.get("CURATE_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data") / "hh-rlhf-harmless-base-test.jsonl.gz"
 
 
 def records(copies: int) -> pl.DataFrame:

@@ -18,7 +18,7 @@ def pairs():
 def test_hand_worked_keeps_the_strongest_and_points_at_it():
     df = pairs()
     a, b, c, d = df["id"].to_list()
-    step = ExactDedup()
+    step = ExactDedup(fields=["pair", "prompt"])  # prompt dedup is opt-in since the default became [pair]
     out = step(df)
     assert out["id"].to_list() == [b, d]  # input order kept
     assert out["cluster_id"].to_list() == [b, d] and out["dup_count"].to_list() == [2, 0]

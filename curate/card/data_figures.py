@@ -26,6 +26,7 @@ def length_figures(df: pl.DataFrame) -> dict[str, Any]:
         "chosen_median_chars": float(c.median()), "rejected_median_chars": float(r.median()),
         # a reward model can learn "longer wins" when this is far from 0.5
         "chosen_longer_rate": round(float((c > r).mean()), 4),
+        "chosen_shorter_rate": round(float((c < r).mean()), 4),
         "equal_length_rate": round(float((c == r).mean()), 4),
     }
 
@@ -41,8 +42,10 @@ def strength_figures(df: pl.DataFrame, col: str, bins: int = 10) -> dict[str, An
 
 
 def vote_figures(df: pl.DataFrame) -> dict[str, Any]:
-    """Per voter: votes cast, rate of agreeing with the majority of the *other* voters on the record."""
-    v = (df.select("id", "votes").explode("votes").drop_nulls("votes").unnest("votes")
+    """Per voter: votes cast, rate of agreeing with the majority of the *other* voters on the record.
+
+    Records are told apart by row, not id: variants of one pair share an id."""
+    v = (df.select("votes").with_row_index("id").explode("votes").drop_nulls("votes").unnest("votes")
          .filter(pl.col("p_chosen").is_not_null())
          .with_columns(says_chosen=(pl.col("p_chosen") > 0.5).cast(pl.Int64)))
     if v.height == 0:
@@ -79,8 +82,8 @@ def data_figures(df: pl.DataFrame) -> dict[str, Any]:
                                 .len().sort("decision").iter_rows())
     if "votes" in df.columns and df.get_column("votes").list.len().sum():
         out["votes"] = vote_figures(df)
-    if "cluster_id" in df.columns:
-        sizes = df.get_column("cluster_id").drop_nulls().value_counts().get_column("count")
-        out["clusters"] = {"clusters": sizes.len(), "multi_member_clusters": int((sizes > 1).sum()),
-                           "records_in_multi_member_clusters": int(sizes.filter(sizes > 1).sum())}
+    if "dup_count" in df.columns:
+        # each kept record stands for its cluster: dup_count is how many duplicates dedup removed into it
+        d = df.get_column("dup_count").fill_null(0)
+        out["clusters"] = {"kept_with_duplicates": int((d > 0).sum()), "duplicates_removed": int(d.sum())}
     return out

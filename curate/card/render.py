@@ -57,15 +57,23 @@ def front_matter(report: dict, license: str, pretty_name: str, language: list[st
 
 
 def _num(v: Any) -> str:
+    """One number format for the whole card: thousands separators; a fraction (|v| ≤ 1: rates, shares,
+    probabilities) with three fixed decimals; a larger float with one, bare when whole."""
     if isinstance(v, bool) or v is None:
         return str(v)
     if isinstance(v, int):
         return f"{v:,}"
     if isinstance(v, float):
-        return f"{v:,.0f}" if v.is_integer() and abs(v) >= 1000 else f"{v:.4g}"
+        if abs(v) <= 1:
+            return f"{v:.3f}"
+        return f"{v:,.0f}" if v.is_integer() else f"{v:,.1f}"
     if isinstance(v, list):
         return ", ".join(_num(x) for x in v)
     return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def _pct(v: Any) -> str:
+    return f"{100 * float(v):.1f}%" if isinstance(v, (int, float)) else str(v)
 
 
 def render_card(report: dict, plots: dict[str, str], license: str = "other", pretty_name: str | None = None,
@@ -76,6 +84,7 @@ def render_card(report: dict, plots: dict[str, str], license: str = "other", pre
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(template or TEMPLATE).parent)),
                              keep_trailing_newline=True, trim_blocks=False, undefined=jinja2.ChainableUndefined)
     env.filters["num"] = _num
+    env.filters["pct"] = _pct
     title = pretty_name or report["provenance"].get("pipeline") or "Preference dataset"
     layout = (report.get("export") or {}).get("layout")
     text = env.get_template(Path(template or TEMPLATE).name).render(
@@ -98,7 +107,8 @@ def _description(report: dict) -> str:
 
 # the record columns the card's figures read (curate/card/data_figures.py, plots.py); prompts,
 # metadata, provenance and the votes' raw replies are most of a run's bytes and are not needed
-CARD_COLUMNS = ("id", "chosen", "rejected", "source", "strength", "p_chosen", "decision", "cluster_id", "votes")
+CARD_COLUMNS = ("id", "chosen", "rejected", "source", "strength", "p_chosen", "decision", "cluster_id", "dup_count",
+                "votes")
 
 
 def card_records(run_dir: Path) -> pl.DataFrame:

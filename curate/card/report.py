@@ -15,6 +15,7 @@ change here; everything else is still listed per step.
 from __future__ import annotations
 
 import hashlib
+import re
 import json
 from pathlib import Path
 from typing import Any
@@ -83,13 +84,37 @@ def drops(stats: dict) -> list[dict]:
 
 
 def step_figures(stats: dict) -> list[dict]:
+    """Per step: its counts (``counts.X``) and figures, flattened; a count its summary repeats under the
+    same name (dedup's ``clusters``) is listed once, as the figure."""
     out = []
     for s in stats.get("steps") or []:
-        flat = {**{f"counts.{k}": v for k, v in (s.get("counts") or {}).items()},
-                **flatten(s.get("figures") or {})}
+        figures = flatten(s.get("figures") or {})
+        flat = {**{f"counts.{k}": v for k, v in (s.get("counts") or {}).items() if k not in figures}, **figures}
         if flat:
             out.append({"stage": s.get("name", "?"), "figures": flat})
     return out
+
+
+def label(key: str) -> str:
+    """A flattened key → words a person reads: 'counts.outcome:position_flip' → 'outcome: position flip (count)'."""
+    count = key.startswith("counts.")
+    # a dot between digits is a number ("1.25"), not a level of the flattened key
+    words = re.sub(r"(?<!\d)\.|\.(?!\d)", " › ", key.removeprefix("counts.").replace("_", " ").replace(":", ": "))
+    return " ".join(words.split()) + (" (count)" if count else "")
+
+
+def dedup(stats: dict) -> list[dict]:
+    """Per dedup step (a step whose summary has ``clusters`` and ``removed``): records removed, by
+    reason, and the clusters they formed, counted when they were removed (the kept records alone
+    cannot show them: each cluster keeps one)."""
+    rows = []
+    for s in stats.get("steps") or []:
+        fig = s.get("figures") or {}
+        if "clusters" in fig and "removed" in fig:
+            rows.append({"stage": s.get("name", "?"), "records_in": s.get("records_in", 0),
+                         "removed": fig["removed"], "clusters": fig["clusters"],
+                         "duplicate_rate": fig.get("duplicate_rate", 0.0), "by_reason": dict(s.get("dropped") or {})})
+    return rows
 
 
 def topics(stats: dict) -> dict[str, list[dict]]:
@@ -99,7 +124,7 @@ def topics(stats: dict) -> dict[str, list[dict]]:
             low = key.lower()
             for topic, words in TOPICS.items():
                 if any(w in low for w in words):
-                    found[topic].append({"stage": sf["stage"], "key": key, "value": value})
+                    found[topic].append({"stage": sf["stage"], "key": key, "label": label(key), "value": value})
                     break  # one topic per figure: the first that matches
     return found
 
@@ -162,7 +187,7 @@ def build_report(run_dir: str | Path, records: pl.DataFrame | None = None,
         "overview": {"pipeline": stats.get("pipeline"), "records_read": (stats.get("read") or {}).get("records_in", 0),
                      "quarantined": stats.get("quarantined", 0), "rejected": stats.get("rejected", 0),
                      "records_out": out.get("records", records.height)},
-        "funnel": funnel(stats), "drops": drops(stats), "topics": found,
+        "funnel": funnel(stats), "drops": drops(stats), "topics": found, "dedup": dedup(stats),
         "step_figures": step_figures(stats), "data": data,
         "provenance": provenance(run_dir, stats), "export": export_info,
     }
@@ -171,11 +196,14 @@ def build_report(run_dir: str | Path, records: pl.DataFrame | None = None,
 def _data_topics(found: dict[str, list[dict]], data: dict) -> None:
     """Topics the records answer whatever the steps reported (stage 'records' marks them)."""
     if "lengths" in data:
-        found["Length bias"].append({"stage": "records", "key": "chosen_longer_rate",
-                                     "value": data["lengths"]["chosen_longer_rate"]})
+        for key in ("chosen_longer_rate", "chosen_shorter_rate"):
+            found["Length bias"].append({"stage": "records", "key": key, "label": label(key),
+                                         "value": data["lengths"][key]})
     if "clusters" in data:
-        found["Dedup clusters"].append({"stage": "records", "key": "multi_member_clusters",
-                                        "value": data["clusters"]["multi_member_clusters"]})
+        found["Dedup clusters"].append({"stage": "records", "key": "kept_with_duplicates",
+                                        "label": "kept records that stand for removed duplicates",
+                                        "value": data["clusters"]["kept_with_duplicates"]})
     for v in (data.get("votes") or {}).get("voters", []):
         found["Voter agreement"].append({"stage": "records", "key": f"{v['voter']}.agreement_with_others",
+                                         "label": f"{v['voter']}: agreement with the other voters",
                                          "value": v["agreement_with_others"]})

@@ -30,6 +30,9 @@ def _fractions(spec: str) -> dict[str, float]:
 @click.option("--seed", type=int, default=0, show_default=True, help="split seed")
 @click.option("--shard-mb", type=float, default=256.0, show_default=True, help="target Parquet shard size (MB)")
 @click.option("--stratify", default="source", show_default=True, help="column to stratify by ('' for none)")
+@click.option("--routed", type=click.Choice(["own_split", "exclude", "include"]), default="own_split",
+              show_default=True, help="pairs routed to humans and not answered yet: left out, their own "
+                                      "'routed' split, or exported like any pair")
 @click.option("--no-arrow", is_flag=True, help="skip the save_to_disk (load_from_disk) copy")
 @click.option("--no-card", is_flag=True, help="skip the README.md data card")
 @click.option("--license", "license_", default="other", show_default=True, help="license for the card")
@@ -37,7 +40,7 @@ def _fractions(spec: str) -> dict[str, float]:
 @click.option("--push", "push_repo", default=None, help="then push to this Hub dataset repo (token: HF_TOKEN)")
 @click.option("--public", is_flag=True, help="create the Hub repo public (default private)")
 @click.option("--endpoint", default=None, help="Hub endpoint (default huggingface.co)")
-def export_cmd(run_dir, out, layout, splits, seed, shard_mb, stratify, no_arrow, no_card, license_, overwrite,
+def export_cmd(run_dir, out, layout, splits, seed, shard_mb, stratify, routed, no_arrow, no_card, license_, overwrite,
                push_repo, public, endpoint) -> None:
     """Export a finished run for reward-model / DPO training, with leak-free splits and a data card.
 
@@ -46,12 +49,14 @@ def export_cmd(run_dir, out, layout, splits, seed, shard_mb, stratify, no_arrow,
       curate export runs/demo --out exports/demo                       # TRL conversational
       curate export runs/demo --out exports/demo-orlhf --layout openrlhf
       curate export runs/demo --out exports/demo --splits train=0.8,validation=0.1,test=0.1
+      curate export runs/demo --out exports/demo --routed exclude      # unanswered routed pairs left out
       HF_TOKEN=hf_... curate export runs/demo --out exports/demo --push me/demo-prefs
     """
     from curate.export import export_run, push_to_hub
 
     info = export_run(run_dir, out, layout=layout, card=not no_card, fractions=_fractions(splits), seed=seed,
                       shard_mb=shard_mb, stratify=stratify or None, arrow=not no_arrow, overwrite=overwrite,
+                      routed=routed,
                       card_options={"license": license_, "repo_id": push_repo})
     sizes = ", ".join(f"{k} {v:,}" for k, v in info.splits.items())
     click.echo(f"wrote {layout} export to {out}: {sizes} ({len(info.files)} Parquet shards)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -9,7 +10,8 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from curate.dedup.bookkeeping import count_new_clusters, dedup_summary
+from curate.dedup.bookkeeping import cluster_counts, count_new_clusters, dedup_summary, with_cluster_counts
+from curate.dedup.resolve import resolve_kept_ids
 from curate.dedup.rule import rank_order
 from curate.dedup.text import Normalise, normalised, pair_text, prompt_view, stable_hashes
 from curate.registry import STEPS
@@ -17,15 +19,20 @@ from curate.step import Options, Step
 
 REASONS = {"pair": "exact_pair_dup", "prompt": "exact_prompt_dup"}
 
+log = logging.getLogger(__name__)
+
 
 class ExactOptions(Options):
     fields: list[Literal["pair", "prompt"]] = Field(
-        default_factory=lambda: ["pair", "prompt"],
-        description="what must be identical: 'pair' (prompt + chosen + rejected) and/or 'prompt'")
+        default_factory=lambda: ["pair"],
+        description="what must be identical: 'pair' (prompt + chosen + rejected) and/or 'prompt' (keeps one "
+                    "pair per prompt: on data with several pairs per prompt that removes most of it)")
     normalise: Normalise = Field(default_factory=Normalise, description="case / whitespace / punctuation folding")
     keep_by: list[str] = Field(default_factory=lambda: ["strength"],
                                description="keep rule within a batch: numeric columns, highest first; ties by id")
     examples: int = Field(5, ge=0, description="removed/kept examples kept for the data card")
+    prompt_warn_share: float = Field(0.2, ge=0, le=1, description="warn (log line + stats) when prompt dedup "
+                                     "removes more than this share of the records")
 
 
 @STEPS.register()
@@ -38,6 +45,9 @@ class ExactDedup(Step):
     reason ``exact_pair_dup`` or ``exact_prompt_dup`` and carry ``cluster_id`` and ``kept_id``.
     Streaming: within a batch the best record by ``keep_by`` is kept; across batches the first
     seen is kept (it may already be written). State: the hashes seen so far (8 bytes + id each).
+    Default ``fields: [pair]``: prompt dedup keeps one pair per prompt, which on data with several
+    pairs per prompt removes most of it; when it removes more than ``prompt_warn_share`` the step
+    logs a warning and its summary carries ``warning``.
     """
 
     name = "exact_dedup"
@@ -50,6 +60,7 @@ class ExactDedup(Step):
         super().__init__(*a, **kw)
         self.seen: dict[str, dict[int, str]] = {f: {} for f in self.options.fields}
         self._has_dups: set[str] = set()
+        self._warned = False
 
     def _texts(self, batch: pl.DataFrame, f: str) -> list[str]:
         expr = pair_text() if f == "pair" else prompt_view("conversation")
@@ -74,17 +85,31 @@ class ExactDedup(Step):
         out = batch.with_columns(pl.Series("kept_id", kept_id, dtype=pl.Utf8),
                                  pl.Series("_reason_", reason, dtype=pl.Utf8))
         out = out.with_columns(pl.coalesce("kept_id", "id").alias("cluster_id"))
-        return self._split(out)
+        out = self._split(out)
+        self._warn_prompt_share()
+        return out
+
+    def _prompt_share(self) -> float:
+        n = self.stats.records_in
+        return self.stats.dropped.get(REASONS["prompt"], 0) / n if n else 0.0
+
+    def _warn_prompt_share(self) -> None:
+        """One log line the first time prompt dedup has removed more than the stated share so far."""
+        share = self._prompt_share()
+        if share > self.options.prompt_warn_share and not self._warned:
+            self._warned = True
+            log.warning("%s: prompt dedup removed %.1f%% of the records so far (more than prompt_warn_share "
+                        "%.1f%%): it keeps one pair per prompt; use fields: [pair] if your data has several "
+                        "pairs per prompt", self.label, 100 * share, 100 * self.options.prompt_warn_share)
 
     def _split(self, out: pl.DataFrame) -> pl.DataFrame:
-        counts = out.filter(pl.col("kept_id").is_not_null()).group_by("kept_id").len()
+        counts = cluster_counts(out)
         count_new_clusters(counts["kept_id"].to_list(), self._has_dups, self.stats)
         self._examples(out)
         for r in REASONS.values():
             out = self.drop(out, pl.col("_reason_").eq_missing(r), r)
         self._dropped = [d.drop("_reason_", "_row_", strict=False) for d in self._dropped]
-        out = out.join(counts.rename({"kept_id": "id", "len": "dup_count"}), on="id", how="left")
-        out = out.with_columns(pl.col("dup_count").fill_null(0).cast(pl.Int64))
+        out = with_cluster_counts(out, counts)
         return out.sort("_row_").drop("_reason_", "kept_id", "_row_")
 
     def _examples(self, out: pl.DataFrame) -> None:
@@ -99,7 +124,20 @@ class ExactDedup(Step):
                        "text": row["text"]})
 
     def summary(self) -> dict[str, Any]:
-        return dedup_summary(self.stats)
+        out = dedup_summary(self.stats)
+        if "prompt" in self.options.fields:
+            share = self._prompt_share()
+            out["prompt_dup_rate"] = round(share, 4)
+            if share > self.options.prompt_warn_share:
+                out["warning"] = (f"prompt dedup removed {100 * share:.1f}% of the records (more than "
+                                  f"{100 * self.options.prompt_warn_share:.1f}%); use fields: [pair] to keep "
+                                  f"several pairs per prompt")
+        return out
+
+    def after_run(self, run_dir: Path, stats: dict) -> None:
+        """A later dedup step may have removed this step's representatives: follow the chains
+        (curate/dedup/resolve.py) so every rejected row's kept_id names a record that was kept."""
+        resolve_kept_ids(run_dir)
 
     # ------------------------------------------------------------ state
     def save_state(self, directory: Path) -> None:

@@ -11,13 +11,15 @@ import polars as pl
 from pydantic import Field
 
 from curate.context import RunContext
-from curate.dedup.bookkeeping import count_new_clusters, dedup_summary
+from curate.dedup.bookkeeping import add_dup_count, cluster_counts, count_new_clusters, dedup_summary, with_cluster_counts
 from curate.dedup.cluster import assign_chunk
+from curate.dedup.resolve import resolve_kept_ids
 from curate.dedup.rule import rank_order
+from curate.dedup.semantic_global import GlobalClusters, fit_global
 from curate.dedup.text import PromptView, prompt_view
 from curate.embed.base import Embedder
 from curate.embed.config import EmbedConfig, build_embedder
-from curate.errors import ResumeError
+from curate.errors import CurateError, ResumeError
 from curate.index.base import VectorIndex, build_index
 from curate.registry import STEPS
 from curate.step import Batches, Options, Step
@@ -91,8 +93,8 @@ class SemanticDedup(Step):
         self.indexes: list[VectorIndex] = []
         self.rep_ids: list[str] = []       # streaming: id of each index row (the kept records)
         self._has_dups: set[str] = set()
-        self._global = None                # global mode: the clustering fit() computed
-        self._offset = 0                   # global mode: rows processed so far
+        self._global: GlobalClusters | None = None  # global mode: the clustering fit() computed
+        self._offset = 0                   # global mode: rows processed before a resume
 
     def ray_plan(self, ds: Any, plan: Any) -> Any:
         """On Ray: embed in an actor pool (filling the embedding cache), then index on the driver."""
@@ -113,7 +115,7 @@ class SemanticDedup(Step):
                               f"embedder gives {self.embedder.dim}-d ones; resume with the same embedder")
 
     def vectors(self, batch: pl.DataFrame) -> list[np.ndarray]:
-        """One (n, dim) normalised matrix per compared field, from a single embed call."""
+        """One (n, dim) normalised matrix per compared field, from a single embed call of the distinct texts."""
         self._ensure_indexes()
         n = batch.height
         texts: list[str] = []
@@ -121,7 +123,12 @@ class SemanticDedup(Step):
             texts += batch.select(prompt_view(self.options.prompt_view)).to_series().to_list()
         if "response" in self.options.fields:
             texts += batch["chosen"].to_list() + batch["rejected"].to_list()
-        vecs = self.embedder.embed(texts)
+        # prompts and responses repeat across pairs (several pairs per prompt, shared answers): each
+        # distinct text is embedded once and its vector reused, before the cache is even asked
+        uniq, where = np.unique(np.array(texts, dtype=object), return_inverse=True) if texts else ([], [])
+        self.stats.count("texts_embedded", len(uniq))
+        self.stats.count("texts_reused", len(texts) - len(uniq))
+        vecs = self.embedder.embed(list(uniq))[where] if texts else np.zeros((0, self.embedder.dim), np.float32)
         out, at = [], 0
         for f in self.options.fields:
             if f == "prompt":
@@ -137,9 +144,7 @@ class SemanticDedup(Step):
     # ------------------------------------------------------------ streaming
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
         if self.options.mode == "global":
-            from curate.dedup.semantic_global import process_global
-
-            return process_global(self, batch)
+            return self._process_global(batch)
         order = rank_order(batch, self.options.keep_by)
         vecs = [v[order] for v in self.vectors(batch)]
         ids = batch["id"].to_numpy()[order]
@@ -165,14 +170,15 @@ class SemanticDedup(Step):
     def finish(self, batch: pl.DataFrame, kept_id: np.ndarray, field: np.ndarray, sim: np.ndarray,
                dup_total: np.ndarray | None = None) -> pl.DataFrame:
         """Attach cluster columns, count, keep examples and drop the duplicates (input order kept).
-        `dup_total` (global mode): each row's cluster size minus one, known from the full pass."""
+        `dup_total` (global mode): the records removed into each row's cluster, known from the full pass.
+        ``dup_count`` adds to the one an earlier dedup step wrote, so it counts the whole cluster."""
         reasons = [REASONS[self.options.fields[f]] if f >= 0 else None for f in field.tolist()]
         out = batch.with_columns(
             pl.Series("kept_id", kept_id.tolist(), dtype=pl.Utf8),
             pl.Series("_reason_", reasons, dtype=pl.Utf8),
             pl.Series("dup_similarity", np.where(field >= 0, sim, np.nan), dtype=pl.Float32).fill_nan(None),
         ).with_columns(pl.coalesce("kept_id", "id").alias("cluster_id"))
-        counts = out.filter(pl.col("kept_id").is_not_null()).group_by("kept_id").len()
+        counts = cluster_counts(out)
         count_new_clusters(counts["kept_id"].to_list(), self._has_dups, self.stats)
         self._examples(out)
         n_drop = len(self._dropped)
@@ -182,9 +188,8 @@ class SemanticDedup(Step):
         out = out.drop("_reason_", "kept_id", "dup_similarity")
         if dup_total is not None:
             keep = pl.Series(reasons, dtype=pl.Utf8).is_null()
-            return out.with_columns(pl.Series("dup_count", dup_total[keep.to_numpy()], dtype=pl.Int64))
-        out = out.join(counts.rename({"kept_id": "id", "len": "dup_count"}), on="id", how="left", maintain_order="left")
-        return out.with_columns(pl.col("dup_count").fill_null(0).cast(pl.Int64))
+            return add_dup_count(out, pl.Series(dup_total[keep.to_numpy()], dtype=pl.Int64))
+        return with_cluster_counts(out, counts)
 
     def _examples(self, out: pl.DataFrame) -> None:
         ex = self.stats.figures.setdefault("examples", [])
@@ -200,12 +205,29 @@ class SemanticDedup(Step):
                        "kept_text": by_id.get(row["kept_id"])})  # None when kept in an earlier batch
 
     def fit(self, batches: Batches) -> None:
-        from curate.dedup.semantic_global import fit_global
+        self._ensure_indexes()
+        o = self.options
+        self.indexes = [o.index.build(self.embedder.dim) for _ in o.fields]  # every record, not only leaders
+        self._global = fit_global(batches, self.vectors, self.indexes, self.thresholds, o.neighbours, o.keep_by)
+        self._global.offset = self._offset  # on resume, the rows committed before are not replayed
+        if len(self._global.ids):
+            self.stats.count("fit_records", len(self._global.ids))
 
-        self._global = fit_global(self, batches)
+    def _process_global(self, batch: pl.DataFrame) -> pl.DataFrame:
+        if self._global is None:
+            raise CurateError(f"{self.label}: mode 'global' needs fit() over all batches before process(); "
+                              f"run it in a pipeline (the runner calls fit) or call step.fit(batches) first")
+        a = self._global.take(batch["id"], self.label)
+        self._offset = self._global.offset
+        return self.finish(batch, a.kept_id, a.field, a.sim, dup_total=a.size)
 
     def summary(self) -> dict[str, Any]:
         return {**dedup_summary(self.stats), "index": self.indexes[0].describe() if self.indexes else None}
+
+    def after_run(self, run_dir: Path, stats: dict) -> None:
+        """A later dedup step may have removed this step's representatives: follow the chains
+        (curate/dedup/resolve.py) so every rejected row's kept_id names a record that was kept."""
+        resolve_kept_ids(run_dir)
 
     # ------------------------------------------------------------ state
     def save_state(self, directory: Path) -> None:

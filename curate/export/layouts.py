@@ -12,9 +12,16 @@
     dpo       plain strings: {"prompt": "User: hi", "chosen": "hello", "rejected": "go away"}; the prompt is
               the conversation rendered as "Role: content" turns (curate.schema.render_prompt)
 
-Every layout also keeps ``id``, ``source`` and whichever curation columns the run produced
-(``p_chosen``, ``strength``, ...), so a trained model can be traced back to the records. Trainers
-ignore columns they do not know. ``from_layout`` inverts each layout; the round-trip tests use it.
+Every layout also keeps ``id``, ``source``, the user's ``metadata`` and every column the run added
+(``p_chosen``, ``strength``, ``agreement``, ``decision``, ``flipped``, ``cluster_id``, ...), so a trained
+model can be traced back to the records; only ``votes`` (the voters' raw replies, most of a run's
+bytes, summarised by ``p_chosen`` / ``agreement``) stays behind. Trainers ignore columns they do not
+know. A float ``margin`` column, which TRL's RewardTrainer adds inside its loss
+(``-logsigmoid(r_chosen - r_rejected - margin)``) and OpenRLHF reads as its margin, is written when
+the run knows how sure a label is: the record's own ``margin`` when an earlier step wrote one, else
+``logit(p_chosen)`` clipped to ±``MARGIN_CLIP`` (a 0.99-sure label is not worth an unbounded margin);
+pairs without ``p_chosen`` get 0 (no margin), since a null would break the trainer's collation.
+``from_layout`` inverts each layout; the round-trip tests use it.
 """
 
 from __future__ import annotations
@@ -27,8 +34,11 @@ import polars as pl
 from curate.errors import ConfigError
 from curate.schema import prompt_text_expr
 
-# curation columns carried into every layout when present (scalars only: trainers read them as-is)
+# columns written first after the layout's own, when present; every other column follows in record order
 CARRY = ("id", "source", "p_chosen", "agreement", "strength", "strength_std", "decision", "cluster_id")
+# columns no layout carries: the core ones each layout reshapes, and the votes' raw replies
+NOT_CARRIED = ("prompt", "chosen", "rejected", "votes")
+MARGIN_CLIP = 5.0  # |logit(p)| ≤ 5, i.e. p_chosen in [0.0067, 0.9933]
 
 _HH_ROLE = {"user": "Human", "assistant": "Assistant"}
 
@@ -58,10 +68,19 @@ def _trl_text(df: pl.DataFrame) -> list[pl.Expr]:
 
 
 def _openrlhf(df: pl.DataFrame) -> list[pl.Expr]:
-    exprs = [pl.concat_list(pl.col("prompt"), _assistant(c)).alias(c) for c in ("chosen", "rejected")]
-    if "strength" in df.columns:
-        exprs.append(pl.col("strength").cast(pl.Float64).alias("margin"))
-    return exprs
+    return [pl.concat_list(pl.col("prompt"), _assistant(c)).alias(c) for c in ("chosen", "rejected")]
+
+
+def margin_expr(df: pl.DataFrame) -> pl.Expr | None:
+    """The ``margin`` column (see the module docstring), or None when the run has no p_chosen or margin."""
+    if "margin" in df.columns:
+        m = pl.col("margin").cast(pl.Float64)
+    elif "p_chosen" in df.columns:
+        p = pl.col("p_chosen").cast(pl.Float64)
+        m = (p / (1 - p)).log().clip(-MARGIN_CLIP, MARGIN_CLIP)  # p = 0 or 1 gives ∓inf, clipped
+    else:
+        return None
+    return m.fill_nan(None).fill_null(0.0).alias("margin")
 
 
 def _dpo(df: pl.DataFrame) -> list[pl.Expr]:
@@ -80,11 +99,15 @@ def check_layout(layout: str) -> str:
 
 
 def to_layout(df: pl.DataFrame, layout: str, carry: tuple[str, ...] = CARRY) -> pl.DataFrame:
-    """Records in curate's schema → rows of `layout` (core columns first, then carried ones)."""
+    """Records in curate's schema → rows of `layout`: its own columns, ``margin`` when known, then every
+    other column (`carry` first), ``votes`` aside."""
     exprs = LAYOUTS[check_layout(layout)](df)
+    margin = margin_expr(df)
+    if margin is not None:
+        exprs.append(margin)
     names = {e.meta.output_name() for e in exprs}
-    kept = [pl.col(c) for c in carry if c in df.columns and c not in names
-            and not isinstance(df.schema[c], (pl.List, pl.Struct))]
+    order = [c for c in carry if c in df.columns] + [c for c in df.columns if c not in carry]
+    kept = [pl.col(c) for c in order if c not in names and c not in NOT_CARRIED]
     return df.select(*exprs, *kept)
 
 
@@ -127,4 +150,4 @@ def from_layout(row: dict, layout: str) -> dict:
     return {"prompt": _parse_rendered(row["prompt"]), "chosen": row["chosen"], "rejected": row["rejected"]}
 
 
-__all__ = ["CARRY", "LAYOUTS", "check_layout", "from_layout", "to_layout"]
+__all__ = ["CARRY", "LAYOUTS", "MARGIN_CLIP", "check_layout", "from_layout", "margin_expr", "to_layout"]

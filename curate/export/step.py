@@ -21,6 +21,7 @@ from pydantic import Field
 
 from curate.context import RunContext
 from curate.export.layouts import LAYOUTS
+from curate.export.select import ROUTED_SPLIT, Routed, unresolved
 from curate.export.split import SplitPlan
 from curate.registry import STEPS
 from curate.step import Batches, Options, Step
@@ -36,6 +37,8 @@ class ExportOptions(Options):
     shard_mb: float = Field(256.0, gt=0, description="target size of each Parquet shard, MB")
     stratify: str | None = Field("source", description="column whose values are split in proportion (None: off)")
     group_by_cluster: bool = Field(True, description="keep each dedup cluster (cluster_id) in one split")
+    routed: Routed = Field("own_split", description="pairs routed to humans without an answer yet: own_split "
+                           "(default: a 'routed' split, out of train), exclude (in no split), include (like any pair)")
     arrow: bool = Field(True, description="also save a datasets save_to_disk copy (load_from_disk)")
     card: bool = Field(True, description="write the data card (README.md + plots) at the end of the run")
     license: str = Field("other", description="license id for the card's front matter")
@@ -49,9 +52,10 @@ class Export(Step):
     """Write the dataset in a trainer's layout with leak-free splits, then its data card.
 
     Reads: every column (prompt, chosen, rejected, id, source; cluster_id and the curation columns when
-    present). Writes: ``split`` (the split each record went to); the export folder (see
-    curate/export/writer.py) and, after the run, its README.md data card. Full pass (splits need every
-    record). Drops nothing.
+    present; decision, votes and human_status for ``routed``). Writes: ``split`` (the split each record
+    went to; null for an unanswered routed pair under ``routed: exclude``, ``routed`` under
+    ``own_split``); the export folder (see curate/export/writer.py) and, after the run, its README.md
+    data card. Full pass (splits need every record). Drops nothing.
     """
 
     name = "export"
@@ -84,14 +88,19 @@ class Export(Step):
         info, self._split_of = export_stream(
             batches, self.out_dir(self._run_dir or Path(".")), layout=o.layout, fractions=o.splits,
             seed=self._seed if o.seed is None else o.seed, shard_mb=o.shard_mb, stratify=o.stratify,
-            by_cluster=o.group_by_cluster, arrow=o.arrow, overwrite=True)
-        # a figure, not a count: fit runs again on resume and must not add to itself
+            by_cluster=o.group_by_cluster, arrow=o.arrow, overwrite=True, routed=o.routed)
+        # figures, not counts: fit runs again on resume and must not add to itself
         self.stats.figures["split_records"] = dict(info.splits)
+        self.stats.figures["unanswered_routed"] = dict(info.routed)
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
         if self._split_of is None:  # not fitted: no split known
             return batch.with_columns(pl.lit(None, dtype=pl.Utf8).alias("split"))
-        return batch.with_columns(self._split_of.lookup(batch.get_column("id")).alias("split"))
+        split = self._split_of.lookup(batch.get_column("id"))
+        if self.options.routed != "include":  # unanswered routed pairs: in no split, or their own
+            held = pl.lit(ROUTED_SPLIT if self.options.routed == "own_split" else None, dtype=pl.Utf8)
+            split = batch.select(pl.when(unresolved(batch)).then(held).otherwise(split)).to_series()
+        return batch.with_columns(split.alias("split"))
 
     def after_run(self, run_dir: Path, stats: dict) -> None:
         o = self.options

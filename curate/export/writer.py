@@ -27,6 +27,7 @@ import polars as pl
 
 from curate.errors import ConfigError
 from curate.export.layouts import check_layout, to_layout
+from curate.export.select import ROUTED_SPLIT, Routed, UniqueIds, unresolved
 from curate.export.split import SplitPlan, check_fractions, plan_splits
 from curate.io.writers import write_json
 from curate.step import Batches
@@ -45,6 +46,8 @@ class ExportInfo:
     grouped_by: list[str] = field(default_factory=list)
     source_digest: str | None = None
     sources: dict[str, dict[str, int]] = field(default_factory=dict)  # split → source → rows
+    routed: dict = field(default_factory=dict)  # mode, unresolved (unanswered routed pairs), excluded
+    renamed_ids: int = 0  # rows whose repeated id got a '#n' suffix (curate.export.select)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -138,34 +141,50 @@ def _layout_schema(schemas: set) -> pl.DataFrame:
 def export_stream(batches: Batches, out: str | Path, layout: str = "trl",
                   fractions: dict[str, float] | None = None, seed: int = 0, shard_mb: float = 256.0,
                   stratify: str | None = "source", by_cluster: bool = True, arrow: bool = True,
-                  overwrite: bool = False, source_digest: str | None = None) -> tuple[ExportInfo, SplitPlan]:
+                  overwrite: bool = False, source_digest: str | None = None,
+                  routed: Routed = "own_split") -> tuple[ExportInfo, SplitPlan]:
     """Export the records `batches()` yields (called twice) in two passes, holding one batch at a time.
 
-    Pass 1 keeps only the split keys (curate.export.split.plan_splits) and each batch's layout schema;
-    pass 2 converts each batch to `layout` and appends its rows to its split's Parquet shards. Returns
+    Pass 1 keeps only the split keys (curate.export.split.plan_splits), the ids and each batch's layout
+    schema; pass 2 converts each batch to `layout`, makes its ids unique and appends its rows to its
+    split's Parquet shards. Unanswered routed pairs follow `routed` (curate.export.select). Returns
     what was written and the id → split plan."""
     out = Path(out)
     fractions = _prepare(out, layout, fractions, shard_mb, overwrite)
+    routed = check_routed(routed, fractions)
     schemas: set = set()
+    ids: list[pl.Series] = []
+    held = Counter()  # unanswered routed pairs: {"unresolved": n}
 
     def keyed():  # pass 1 also notes the layout schema of each batch, so every shard gets the same one
         for b in batches():
             if b.height:  # an empty jsonl shard has no columns at all
                 schemas.add(tuple(to_layout(b.clear(), layout).schema.items()))
-            yield b
+                held["unresolved"] += int(unresolved(b).sum())
+                b = _exported(b, routed)
+                ids.append(b.get_column("id"))
+            yield b.filter(~unresolved(b)) if routed == "own_split" else b
 
     plan = plan_splits(keyed, fractions, seed=seed, stratify=stratify, by_cluster=by_cluster)
+    own = routed == "own_split" and held["unresolved"] > 0  # no empty 'routed' split when nothing waits
+    names = list(fractions) + ([ROUTED_SPLIT] if own else [])
     target = _layout_schema(schemas)
     schema = target.to_arrow().schema
-    sinks = {name: _ShardSink(out / "data", name, schema, shard_mb * 1024 ** 2) for name in fractions}
-    sources: dict[str, Counter] = {name: Counter() for name in fractions}
-    counts = dict.fromkeys(fractions, 0)
+    sinks = {name: _ShardSink(out / "data", name, schema, shard_mb * 1024 ** 2) for name in names}
+    sources: dict[str, Counter] = {name: Counter() for name in names}
+    counts = dict.fromkeys(names, 0)
+    unique = UniqueIds(ids)
     for batch in batches():
         if not batch.height:
             continue
+        batch = _exported(batch, routed)
         rows = pl.concat([target, to_layout(batch, layout)], how="diagonal_relaxed").select(target.columns)
+        rows = rows.with_columns(unique.apply(rows.get_column("id")))
         split = plan.lookup(batch.get_column("id"))
-        for name in fractions:
+        if own:
+            split = pl.when(unresolved(batch)).then(pl.lit(ROUTED_SPLIT)).otherwise(split)
+            split = batch.select(split.alias("split")).to_series()
+        for name in names:
             part = rows.filter(split == name)
             if part.height:
                 sinks[name].write(part)
@@ -174,29 +193,44 @@ def export_stream(batches: Batches, out: str | Path, layout: str = "trl",
                     sources[name].update(dict(part.group_by("source").len().iter_rows()))
     info = ExportInfo(layout=layout, splits={}, fractions=fractions, seed=seed, stratify=stratify,
                       grouped_by=["prompt"] + (["cluster_id"] if plan.has_cluster else []),
-                      source_digest=source_digest)
+                      source_digest=source_digest, renamed_ids=unique.renamed,
+                      routed={"mode": routed, "unresolved": held["unresolved"],
+                              "excluded": held["unresolved"] if routed == "exclude" else 0})
     for name, sink in sinks.items():
         info.files += sink.finish()
         info.splits[name] = counts[name]
         if "source" in target.columns:  # nulls first, as polars sorts them
             info.sources[name] = dict(sorted(sources[name].items(), key=lambda kv: (kv[0] is not None, kv[0] or "")))
     if arrow:
-        _save_arrow(out, {name: [f for f in info.files if f.startswith(f"data/{name}-")] for name in fractions},
+        _save_arrow(out, {name: [f for f in info.files if f.startswith(f"data/{name}-")] for name in names},
                     info.splits, schema)
     write_json(info.to_dict(), out / "export.json")
     return info, plan
 
 
+def _exported(batch: pl.DataFrame, routed: Routed) -> pl.DataFrame:
+    """The rows of `batch` the export writes: all but unanswered routed pairs under ``exclude``."""
+    return batch.filter(~unresolved(batch)) if routed == "exclude" else batch
+
+
+def check_routed(routed: str, fractions: dict[str, float]) -> Routed:
+    if routed not in ("exclude", "include", "own_split"):
+        raise ConfigError(f"routed must be exclude, include or own_split, got {routed!r}")
+    if routed == "own_split" and ROUTED_SPLIT in fractions:
+        raise ConfigError(f"routed: own_split writes a split named '{ROUTED_SPLIT}'; rename that split in splits")
+    return routed  # type: ignore[return-value]
+
+
 def export_dataset(records: pl.DataFrame, out: str | Path, layout: str = "trl",
                    fractions: dict[str, float] | None = None, seed: int = 0, shard_mb: float = 256.0,
                    stratify: str | None = "source", by_cluster: bool = True, arrow: bool = True,
-                   overwrite: bool = False, source_digest: str | None = None) -> ExportInfo:
+                   overwrite: bool = False, source_digest: str | None = None, routed: Routed = "own_split") -> ExportInfo:
     """Split `records` (curate's pair schema), convert them to `layout` and write the folder above.
 
     A thin wrapper over export_stream for a frame already in memory."""
     info, _ = export_stream(lambda: iter([records]), out, layout=layout, fractions=fractions, seed=seed,
                             shard_mb=shard_mb, stratify=stratify, by_cluster=by_cluster, arrow=arrow,
-                            overwrite=overwrite, source_digest=source_digest)
+                            overwrite=overwrite, source_digest=source_digest, routed=routed)
     return info
 
 

@@ -1,0 +1,58 @@
+"""Which records an export writes, and under which id.
+
+* **Routed pairs** (``routed``): a pair the ensemble sent to humans (``decision == "route"``) that
+  has no human answer yet (no ``kind == "human"`` vote with a ``p_chosen``, and ``human_status`` is
+  not ``"done"``) has a
+  label nobody trusts. ``own_split`` (default) writes it to a split of its own (``routed``), out of
+  train and test but not lost; ``exclude`` leaves it out of every split; ``include`` treats it like
+  any other pair. The counts reach the
+  data card through export.json.
+* **Unique ids**: a pair's id hashes its content (prompt, chosen, rejected), so variants of one pair
+  that differ only in metadata share an id. The export keeps the first occurrence's id and gives
+  the n-th later one ``<id>#n``, in the order the records are read: unique within the export and the
+  same every time the same run is exported.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Literal
+
+import polars as pl
+
+Routed = Literal["exclude", "include", "own_split"]
+ROUTED_SPLIT = "routed"
+
+
+def unresolved(df: pl.DataFrame) -> pl.Series:
+    """Per row: routed to humans and not answered yet (all false when the run routed nothing)."""
+    if "decision" not in df.columns:
+        return pl.Series("unresolved", [False] * df.height, dtype=pl.Boolean)
+    routed = pl.col("decision").cast(pl.Utf8).eq_missing("route")
+    answered = (pl.element().struct.field("kind") == "human") & pl.element().struct.field("p_chosen").is_not_null()
+    human = (pl.col("votes").list.eval(answered).list.any().fill_null(False)
+             if "votes" in df.columns else pl.lit(False))
+    done = pl.col("human_status").cast(pl.Utf8).eq_missing("done") if "human_status" in df.columns else pl.lit(False)
+    return df.select((routed & ~human & ~done).alias("unresolved")).to_series()
+
+
+class UniqueIds:
+    """Renames repeated ids as the export's second pass meets them (state: a count per repeated id)."""
+
+    def __init__(self, ids: list[pl.Series]):
+        every = pl.concat(ids) if ids else pl.Series([], dtype=pl.Utf8)
+        self.repeated = set(every.filter(every.is_duplicated()).unique().to_list())
+        self._seen: Counter = Counter()
+        self.renamed = 0
+
+    def apply(self, ids: pl.Series) -> pl.Series:
+        if not self.repeated or not ids.is_in(list(self.repeated)).any():
+            return ids
+        out = []
+        for rid in ids.to_list():
+            n = self._seen[rid] if rid in self.repeated else 0
+            if rid in self.repeated:
+                self._seen[rid] += 1
+            out.append(rid if n == 0 else f"{rid}#{n}")
+            self.renamed += n > 0
+        return pl.Series(ids.name, out, dtype=pl.Utf8)
