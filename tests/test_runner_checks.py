@@ -148,7 +148,7 @@ def test_python_api_raises_only_when_asked(tmp_path):
 
 
 def test_llm_calls_to_a_closed_port_are_reported_and_fail_the_run(tmp_path):
-    from curate.llm.testserver import free_port
+    from curate.testing.llm_server import free_port
 
     url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     steps = (f"  - step: llm_judge\n    llm: {{backend: openai, model: m, base_url: '{url}', max_retries: 0, "
@@ -165,7 +165,7 @@ def test_llm_calls_to_a_closed_port_are_reported_and_fail_the_run(tmp_path):
 @pytest.mark.parametrize("name", ["llm_judge", "extract_rubrics", "rate_responses", "generate_responses"])
 def test_every_llm_step_counts_calls_under_the_same_names(name, tmp_path):
     from curate.context import RunContext
-    from curate.llm.testserver import free_port
+    from curate.testing.llm_server import free_port
     from curate.registry import STEPS
     from curate.schema import frame, make_candidate
     from curate.testing import make_pairs
