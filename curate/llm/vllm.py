@@ -15,6 +15,7 @@ uses, is checked against the newest vLLM wheel by ``benchmarks/vllm_contract.py`
 
 from __future__ import annotations
 
+import importlib
 import json
 from typing import Literal
 
@@ -30,7 +31,9 @@ def sampling_params(vllm, p: GenParams):
     kw = dict(n=1, temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens, seed=p.seed,
               stop=list(p.stop) or None)
     if p.json_schema or p.response_format == "json":
-        sp_mod = vllm.sampling_params
+        # vllm's package exports names lazily (MODULE_ATTRS); the submodule is there only once
+        # something imported it, so import it by name instead of relying on that
+        sp_mod = importlib.import_module(vllm.__name__ + ".sampling_params")
         want = {"json": json.loads(p.json_schema)} if p.json_schema else {"json_object": True}
         if hasattr(sp_mod, "StructuredOutputsParams"):  # vLLM >= 0.11
             kw["structured_outputs"] = sp_mod.StructuredOutputsParams(**want)
