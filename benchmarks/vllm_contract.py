@@ -48,8 +48,8 @@ def pip() -> list[str]:
 
 
 def newest(package: str) -> str:
-    out = subprocess.run(pip() + ["index", "versions", package], capture_output=True, text=True).stdout
-    m = re.search(rf"^{re.escape(package)} \(([^)]+)\)", out, re.M)
+    out = subprocess.run(pip() + ["index", "versions", package], capture_output=True, text=True, check=False).stdout
+    m = re.search(rf"^{re.escape(package)} \(([^)]+)\)", out, re.MULTILINE)
     if not m:
         raise SystemExit(f"pip sees no versions of {package}: {out.strip() or 'no output'}")
     return m.group(1)
