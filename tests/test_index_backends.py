@@ -76,11 +76,12 @@ def test_faiss_ivf_regrows_its_lists_as_it_grows():
     assert (ids[:, 0] == np.arange(50)).all() and np.allclose(sims[:, 0], 1.0, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "auto"])
-def test_hnsw_finds_the_same_neighbours_as_flat(kind):
+@pytest.mark.parametrize("opts", [{"kind": "hnsw"}, {"kind": "auto", "hnsw_threshold": 800}], ids=["hnsw", "auto"])
+def test_hnsw_finds_the_same_neighbours_as_flat(opts):
+    """auto goes flat -> IVF at 300 -> HNSW at 800 vectors; the ids survive both moves."""
     rng = np.random.default_rng(2)
     x = unit(rng, 1500)
-    hnsw, flat = FaissIndex(32, kind=kind, ivf_threshold=300), FaissIndex(32, kind="flat")
+    hnsw, flat = FaissIndex(32, ivf_threshold=300, device="cpu", **opts), FaissIndex(32, kind="flat")
     for part in np.array_split(x, 6):
         hnsw.add(part)
         flat.add(part)
@@ -112,3 +113,12 @@ def test_flat_kind_never_switches():
     idx = FaissIndex(8, kind="flat", ivf_threshold=10)
     idx.add(unit(np.random.default_rng(4), 100, 8))
     assert idx.kind == "flat" and idx.describe()["target"] == "flat"
+
+
+def test_auto_is_ivf_until_its_hnsw_threshold():
+    idx = FaissIndex(16, kind="auto", ivf_threshold=200, hnsw_threshold=2000, device="cpu")
+    x = unit(np.random.default_rng(5), 1000, 16)
+    idx.add(x)
+    assert idx.kind == "ivf"
+    idx.add(unit(np.random.default_rng(6), 1000, 16))
+    assert idx.kind == "hnsw" and (idx.search(x[:50], 1)[1][:, 0] == np.arange(50)).all()

@@ -11,8 +11,10 @@ threshold; on GPU when faiss-gpu and a CUDA device are present (detected, never 
   GPU HNSW, so on GPU ``hnsw`` builds an IVF whose lists are bounded (N/LIST_SIZE lists, regrown):
   the coarse search is a brute-force pass over the centroids, cheap on a GPU, and the list scan is
   bounded, so the cost per query stays nearly flat there too.
-* ``auto``: flat below the threshold and ``hnsw`` above it: benchmarks/index_recall.py measured
-  HNSW at the recall of IVF with a per-query cost that stays flat (figures in benchmarks/README.md).
+* ``auto``: on CPU, ``ivf`` from ``ivf_threshold`` and ``hnsw`` from ``hnsw_threshold`` (300k) on;
+  benchmarks/index_recall.py measured IVF cheaper per record (query + add) up to ~100k vectors and
+  HNSW's query cost flat where IVF's keeps growing (figures in benchmarks/README.md). On GPU:
+  the bounded-list IVF from ``ivf_threshold``.
 
 Streaming and IVF: an IVF index must be trained before it can hold vectors, but a streaming
 dedup does not know the data in advance. So the index starts flat (exact, no training) and, when
@@ -47,12 +49,16 @@ def gpu_available() -> bool:
 
 
 Kind = Literal["flat", "ivf", "hnsw", "auto"]
+# where `auto` leaves IVF for HNSW on CPU: the N above which HNSW's per-query cost (flat in N) was
+# measured below IVF's (which grows ~sqrt(N)) at the same recall (benchmarks/README.md)
+HNSW_AT = 300_000
 
 
 class FaissOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Kind = Field("ivf", description="what the index becomes at ivf_threshold: flat | ivf | hnsw | auto")
     ivf_threshold: int = Field(50_000, ge=1, description="exact flat search below this many vectors")
+    hnsw_threshold: int = Field(HNSW_AT, ge=1, description="auto (CPU): IVF below this many vectors, HNSW above")
     nlist: int | None = Field(None, ge=1, description="ivf: lists (default ~4·sqrt(N), retrained as N grows)")
     nprobe: int = Field(16, ge=1, description="ivf: lists searched per query (recall vs speed)")
     pq_m: int | None = Field(None, ge=1, description="ivf: IVF-PQ with this many sub-quantizers (must divide dim)")
@@ -70,13 +76,13 @@ class FaissIndex(VectorIndex):
     REGROW = 4
     LIST_SIZE = 256  # GPU "hnsw": lists are regrown to hold about this many vectors (at most REGROW times it)
 
-    def __init__(self, dim: int, kind: Kind = "ivf", ivf_threshold: int = 50_000, nlist: int | None = None,
+    def __init__(self, dim: int, kind: Kind = "ivf", ivf_threshold: int = 50_000, hnsw_threshold: int = HNSW_AT,
+                 nlist: int | None = None,
                  nprobe: int = 16, pq_m: int | None = None, hnsw_m: int = 32, ef_construction: int = 80,
                  ef_search: int = 64, device: Literal["auto", "cpu", "cuda"] = "auto", gpu_id: int = 0):
         super().__init__(dim)
         if pq_m is not None and dim % pq_m:
             raise ConfigError(f"faiss index: pq_m={pq_m} must divide the vector dimension {dim}")
-        self.target = "hnsw" if kind == "auto" else kind
         self.ivf_threshold, self.nlist, self.nprobe, self.pq_m = ivf_threshold, nlist, nprobe, pq_m
         self.hnsw_m, self.ef_construction, self.ef_search = hnsw_m, ef_construction, ef_search
         # with nlist chosen automatically the index retrains (4·sqrt(N) lists) each time it has grown
@@ -89,6 +95,9 @@ class FaissIndex(VectorIndex):
             raise BackendError("faiss index: device 'cuda' asked for, but faiss has no GPU support or sees no GPU; "
                                "install faiss-gpu (pip install 'curate[gpu]') or use device: auto")
         self.on_gpu = device != "cpu" and gpu_available()
+        # auto: on CPU, IVF first and HNSW from hnsw_threshold on; on GPU the bounded-list IVF at once
+        self.target = ("hnsw" if self.on_gpu else "ivf") if kind == "auto" else kind
+        self.hnsw_at = hnsw_threshold if kind == "auto" and not self.on_gpu else None
         # on GPU, hnsw is an IVF with bounded lists (faiss has no GPU HNSW): list count follows N
         self.bounded_lists = self.target == "hnsw" and self.on_gpu
         if self.bounded_lists:
@@ -116,7 +125,9 @@ class FaissIndex(VectorIndex):
 
     def _add(self, vecs: np.ndarray) -> None:
         grown = self.ntotal + len(vecs)
-        if self.kind == "flat" and self.target != "flat" and grown >= self.ivf_threshold:
+        if self.hnsw_at is not None and self.kind != "hnsw" and grown >= max(self.hnsw_at, self.ivf_threshold):
+            self._switch_to_hnsw(vecs)
+        elif self.kind == "flat" and self.target != "flat" and grown >= self.ivf_threshold:
             self._switch_to_hnsw(vecs) if self.target == "hnsw" and not self.bounded_lists else self._switch_to_ivf(vecs)
         elif self.kind in ("ivf", "ivfpq") and self.auto_nlist and grown >= self.REGROW * max(self.trained_on, 1):
             self._switch_to_ivf(vecs)  # amortised: the vectors re-added add up to a third of N
