@@ -4,12 +4,20 @@ Config names things by a typed string (``step: semantic_dedup``, ``backend: open
 registry maps that string to the class. Modules register with a decorator; ``curate.catalog``
 imports every module that registers something, so a new step or backend goes in its stage folder
 and gets one import line there.
+
+Every backend class (LLM, embedder, vector index, annotation store) declares an ``Options``
+pydantic model with unknown keys forbidden; ``build(registry, name, options, where=...)`` validates
+the user's options against it and constructs the backend, so a typo in any backend option is a
+ConfigError that names the backend, the key and the keys allowed. ``options_for`` is the
+validation alone (for config models that check options when the pipeline is loaded).
 """
 
 from __future__ import annotations
 
 import difflib
-from typing import Callable, Generic, TypeVar
+from typing import Any, Callable, Generic, Mapping, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from curate.errors import ConfigError
 
@@ -60,3 +68,64 @@ EMBEDDERS: Registry = Registry("embedder")
 INDEXES: Registry = Registry("vector index")
 STORES: Registry = Registry("annotation store")
 ENGINES: Registry = Registry("engine")  # runners: curate/runner/local.py, ray_engine.py
+
+
+class NoOptions(BaseModel):
+    """The options of a backend that takes none: any key is a typo."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def options_for(registry: Registry, name: str, options: Mapping[str, Any] | BaseModel | None = None,
+                where: str = "") -> BaseModel:
+    """Validate `options` against the ``Options`` model of the backend `name` in `registry`.
+
+    Returns the validated model. Raises ConfigError naming the place (`where`, e.g.
+    ``steps.2.llm.options``), the backend, each bad key or value, and the keys it allows.
+    """
+    cls = registry.get(name)
+    model: type[BaseModel] = getattr(cls, "Options", None) or NoOptions
+    if isinstance(options, model):
+        return options
+    if isinstance(options, BaseModel):
+        options = options.model_dump()
+    try:
+        return model.model_validate(dict(options or {}))
+    except ValidationError as e:
+        raise ConfigError(_explain(e, registry.what, name, model, where)) from None
+
+
+def build(registry: Registry, name: str, options: Mapping[str, Any] | BaseModel | None = None, *,
+          where: str = "", **fixed: Any) -> Any:
+    """Construct the backend `name` of `registry` with validated `options`.
+
+    ``fixed`` are the constructor arguments that come from the caller, not from the user's options
+    (an index's ``dim``, an LLM's ``model``). The validated options are passed as keyword arguments,
+    so a backend's constructor names are its option names.
+    """
+    opts = options_for(registry, name, options, where)
+    return registry.get(name)(**fixed, **opts.model_dump())
+
+
+def _explain(err: ValidationError, what: str, name: str, model: type[BaseModel], where: str) -> str:
+    allowed = ", ".join(model.model_fields) or "(none)"
+    place = f"{where}: " if where else ""
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(options)"
+        if e["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(str(e["loc"][0]), model.model_fields, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            lines.append(f"unknown option '{key}'{hint}")
+        else:
+            lines.append(f"option '{key}': {e['msg']} (got {e.get('input')!r})")
+    return f"{place}{what} '{name}': {'; '.join(lines)}. Allowed options: {allowed}"
+
+
+def check_options(registry: Registry, name: str, options: Mapping[str, Any] | None, where: str = "") -> None:
+    """For pydantic validators of config models: like ``options_for`` but raises ValueError, which
+    pydantic reports with the key's location (file:line in a pipeline)."""
+    try:
+        options_for(registry, name, options, where)
+    except ConfigError as e:
+        raise ValueError(str(e)) from None

@@ -13,7 +13,8 @@ def unit(rng, n, d=32):
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-@pytest.mark.parametrize("backend,opts", [("numpy", {}), ("faiss", {}), ("faiss", {"ivf_threshold": 500, "nprobe": 64})])
+@pytest.mark.parametrize("backend,opts", [("numpy", {}), ("faiss", {}), ("faiss", {"ivf_threshold": 500, "nprobe": 64}),
+                                          ("faiss", {"kind": "hnsw", "ivf_threshold": 500})])
 def test_round_trip_matches_brute_force(tmp_path, backend, opts):
     rng = np.random.default_rng(0)
     x = unit(rng, 1200)
@@ -73,3 +74,51 @@ def test_faiss_ivf_regrows_its_lists_as_it_grows():
     assert nlists[1] is not None and nlists[-1] > nlists[1]
     sims, ids = idx.search(data[:50], 1)
     assert (ids[:, 0] == np.arange(50)).all() and np.allclose(sims[:, 0], 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("opts", [{"kind": "hnsw"}, {"kind": "auto", "hnsw_threshold": 800}], ids=["hnsw", "auto"])
+def test_hnsw_finds_the_same_neighbours_as_flat(opts):
+    """auto goes flat -> IVF at 300 -> HNSW at 800 vectors; the ids survive both moves."""
+    rng = np.random.default_rng(2)
+    x = unit(rng, 1500)
+    hnsw, flat = FaissIndex(32, ivf_threshold=300, device="cpu", **opts), FaissIndex(32, kind="flat")
+    for part in np.array_split(x, 6):
+        hnsw.add(part)
+        flat.add(part)
+    assert hnsw.kind == "hnsw" and flat.kind == "flat" and hnsw.ntotal == 1500
+    q = x[:200] + 0.05 * unit(rng, 200)  # near-duplicates of stored rows, as a dedup asks
+    (hs, hi), (fs, fi) = hnsw.search(q, 5), flat.search(q, 5)
+    assert (hi[:, 0] == fi[:, 0]).all() and np.allclose(hs[:, 0], fs[:, 0], atol=1e-5)
+    assert (hi == fi).mean() > 0.98
+
+
+def test_hnsw_state_at_a_checkpoint_round_trips(tmp_path):
+    """Saved mid-stream, loaded, then fed the rest: the same answers as the index that never stopped."""
+    rng = np.random.default_rng(3)
+    x = unit(rng, 1000)
+    a = FaissIndex(32, kind="hnsw", ivf_threshold=200, ef_search=80)
+    a.add(x[:600])
+    a.save(tmp_path)
+    b = FaissIndex(32, kind="hnsw", ivf_threshold=200, ef_search=80)
+    b.load(tmp_path)
+    assert b.kind == "hnsw" and b.ntotal == 600 and b._index.hnsw.efSearch == 80
+    a.add(x[600:])
+    b.add(x[600:])
+    # faiss inserts a batch into the graph on several threads, so the two graphs may differ slightly
+    assert (a.search(x, 3)[1] == b.search(x, 3)[1]).mean() > 0.99
+    assert (b.search(x, 1)[1][:, 0] == np.arange(1000)).all()
+
+
+def test_flat_kind_never_switches():
+    idx = FaissIndex(8, kind="flat", ivf_threshold=10)
+    idx.add(unit(np.random.default_rng(4), 100, 8))
+    assert idx.kind == "flat" and idx.describe()["target"] == "flat"
+
+
+def test_auto_is_ivf_until_its_hnsw_threshold():
+    idx = FaissIndex(16, kind="auto", ivf_threshold=200, hnsw_threshold=2000, device="cpu")
+    x = unit(np.random.default_rng(5), 1000, 16)
+    idx.add(x)
+    assert idx.kind == "ivf"
+    idx.add(unit(np.random.default_rng(6), 1000, 16))
+    assert idx.kind == "hnsw" and (idx.search(x[:50], 1)[1][:, 0] == np.arange(50)).all()

@@ -31,6 +31,8 @@ from collections import Counter
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Sequence
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from curate.annotate.store import AnnotationStore, Answer, a_is_for, label_of, model_votes_of
 from curate.errors import BackendError, ConfigError, require
 from curate.registry import STORES
@@ -84,11 +86,21 @@ def _backend(what: str) -> Iterator[None]:
                            "the API key are right, and the key's user is an owner or admin.") from e
 
 
+class ArgillaOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    api_url: str | None = Field(None, description="server URL (default $ARGILLA_API_URL)")
+    api_key_env: str = Field("ARGILLA_API_KEY", description="environment variable holding the API key")
+    workspace: str | None = Field(None, description="workspace for the datasets (default: the user's first)")
+    timeout: int = Field(60, ge=1, description="seconds per HTTP request")
+    retries: int = Field(3, ge=0, description="SDK retries per request")
+
+
 @STORES.register("argilla")
 class ArgillaStore(AnnotationStore):
     """Annotation store on an Argilla v2 server (``pip install 'curate[argilla]'``)."""
 
     name = "argilla"
+    Options = ArgillaOptions
 
     def __init__(self, api_url: str | None = None, api_key_env: str = "ARGILLA_API_KEY",
                  workspace: str | None = None, timeout: int = 60, retries: int = 3):

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from curate.annotate.sqlite_throttle import ThrottleMixin
 from curate.annotate.sqlite_users import NAME_CHARS, UsersMixin
 from curate.annotate.store import (CHOICES, AnnotationStore, Answer, Item, a_is_for, label_of,
@@ -52,11 +54,17 @@ CREATE INDEX IF NOT EXISTS leases_item ON leases(item_id);
 """
 
 
+class SQLiteOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field("annotate.db", description="the database file (:memory: for a throwaway store)")
+
+
 @STORES.register("sqlite")
 class SQLiteStore(UsersMixin, ThrottleMixin, AnnotationStore):
     """Annotation store in one SQLite file (default ``annotate.db``); serves annotation_ui/."""
 
     name = "sqlite"
+    Options = SQLiteOptions
 
     def __init__(self, path: str | Path = "annotate.db"):
         self.path = str(path)

@@ -10,7 +10,8 @@ recorded with the answer (``a_is``); ``label`` is the answer mapped back to the 
 ``chosen`` (the pair's chosen response won), ``rejected``, ``tie`` or ``skip``.
 
 Two backends implement this interface: ``sqlite`` (built in, serves annotation_ui/) and
-``argilla`` (an Argilla v2 server, which serves its own UI). Open one by name with ``open_store``.
+``argilla`` (an Argilla v2 server, which serves its own UI). Open one by name with ``open_store``;
+each declares its options as a pydantic ``Options`` model (``SQLiteOptions``, ``ArgillaOptions``).
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Iterable, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from curate.errors import ConfigError
-from curate.registry import STORES
+from curate.registry import STORES, NoOptions, build, check_options
 from curate.schema import VoteKind
 
 CHOICES = ("A", "B", "tie", "skip")
@@ -87,6 +87,7 @@ class AnnotationStore(ABC):
     """What the pipeline needs from a store: create a task, push pairs, read answers and progress."""
 
     name: ClassVar[str] = ""
+    Options: ClassVar[type[BaseModel]] = NoOptions  # the store's own options (unknown keys rejected)
 
     @abstractmethod
     def create_task(self, task: str, guidelines: str = "", overlap: int = 1,
@@ -120,30 +121,42 @@ class AnnotationStore(ABC):
 
 
 class StoreConfig(BaseModel):
-    """Which annotation store a step talks to (the ``store:`` block of a route/pull step)."""
+    """Which annotation store a step talks to (the ``store:`` block of a route/pull step).
+
+    ``backend`` names the store; every other key is that store's own option, checked against its
+    ``Options`` when the pipeline is loaded: ``{backend: sqlite, path: a.db}``,
+    ``{backend: argilla, api_url: ..., workspace: ...}``. The keys may also be nested under
+    ``options:``. A null value means the store's default.
+    """
 
     model_config = ConfigDict(extra="forbid")
     backend: str = Field("sqlite", description="registered store name: sqlite or argilla")
-    path: str | None = Field(None, description="sqlite: the database file (default annotate.db)")
-    api_url: str | None = Field(None, description="argilla: server URL (default $ARGILLA_API_URL)")
-    api_key_env: str = Field("ARGILLA_API_KEY", description="argilla: environment variable holding the API key")
-    workspace: str | None = Field(None, description="argilla: workspace for the datasets")
+    options: dict[str, Any] = Field(default_factory=dict, description="the store's options (or give them beside backend)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_options(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        flat = {k: v for k, v in data.items() if k not in ("backend", "options")}
+        options = {**(data.get("options") or {}), **flat}
+        out = {"options": {k: v for k, v in options.items() if v is not None}}
+        if "backend" in data:
+            out["backend"] = data["backend"]
+        return out
+
+    @model_validator(mode="after")
+    def _options_fit_backend(self) -> "StoreConfig":
+        check_options(STORES, self.backend, self.options, "store")
+        return self
 
     def open(self) -> "AnnotationStore":
-        opts = {k: v for k, v in self.model_dump().items() if k != "backend" and v is not None}
-        if self.backend == "sqlite":
-            opts = {"path": self.path} if self.path else {}
-        else:
-            opts.pop("path", None)
-        return open_store(self.backend, **opts)
+        return open_store(self.backend, **self.options)
 
 
 def open_store(backend: str = "sqlite", **options: Any) -> AnnotationStore:
-    """Open a store by its registered name (``sqlite``, ``argilla``) with backend options."""
-    cls = STORES.get(backend)
-    try:
-        return cls(**options)
-    except TypeError as e:
-        raise ConfigError(f"annotation store '{backend}': bad options {sorted(options)}: {e}") from e
+    """Open a store by its registered name (``sqlite``, ``argilla``) with its options (ConfigError
+    names any key its ``Options`` lacks)."""
+    return build(STORES, backend, options, where="store")
 
 

@@ -21,7 +21,9 @@ def _store_options(f):
 
 
 def _config(db: str, backend: str, api_url: str | None, workspace: str | None) -> StoreConfig:
-    return StoreConfig(backend=backend, path=db, api_url=api_url, workspace=workspace)
+    # --db belongs to the sqlite store, --api-url and --workspace to argilla: each store gets its own
+    options = {"path": db} if backend == "sqlite" else {"api_url": api_url, "workspace": workspace}
+    return StoreConfig(backend=backend, options=options)
 
 
 def _sqlite(db: str):

@@ -1,6 +1,8 @@
 """The embedder interface: texts in, L2-normalised float32 vectors out (cosine = inner product).
 
-A backend implements ``_embed(texts) -> np.ndarray``; ``embed`` batches and normalises.
+A backend implements ``_embed(texts) -> np.ndarray``; ``embed`` batches and normalises. Its
+``Options`` model lists the keys a config's ``embedder.options`` may hold (passed to the constructor
+beside ``model`` and ``batch_size``).
 """
 
 from __future__ import annotations
@@ -9,10 +11,14 @@ from abc import ABC, abstractmethod
 from typing import ClassVar, Sequence
 
 import numpy as np
+from pydantic import BaseModel
+
+from curate.registry import NoOptions
 
 
 class Embedder(ABC):
     backend: ClassVar[str] = ""
+    Options: ClassVar[type[BaseModel]] = NoOptions
     dim: int = 0
 
     def __init__(self, model: str, batch_size: int = 64):

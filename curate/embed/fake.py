@@ -6,14 +6,21 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from curate.embed.base import Embedder
 from curate.registry import EMBEDDERS
 
 
+class FakeEmbedOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dim: int = Field(256, ge=1, description="vector size (3-gram hash buckets)")
+
+
 @EMBEDDERS.register("fake")
 class FakeEmbedder(Embedder):
     backend = "fake"
+    Options = FakeEmbedOptions
 
     def __init__(self, model: str = "fake", batch_size: int = 64, dim: int = 256):
         super().__init__(model, batch_size)

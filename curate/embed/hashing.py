@@ -9,15 +9,23 @@ scale, weak for meaning (paraphrases are missed). Use it where MiniLM would take
 from __future__ import annotations
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from curate.embed.base import Embedder
 from curate.errors import require
 from curate.registry import EMBEDDERS
 
 
+class HashingOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dim: int = Field(512, ge=1, description="hash buckets (vector size)")
+    ngrams: int = Field(2, ge=1, description="word n-grams 1..ngrams are hashed")
+
+
 @EMBEDDERS.register("hashing")
 class HashingEmbedder(Embedder):
     backend = "hashing"
+    Options = HashingOptions
 
     def __init__(self, model: str = "hashing", batch_size: int = 4096, dim: int = 512, ngrams: int = 2):
         super().__init__(model, batch_size)

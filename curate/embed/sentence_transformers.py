@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from curate.embed.base import Embedder
 from curate.errors import BackendError, require
@@ -57,9 +58,16 @@ def pick_device(device: str = "auto") -> str:
         return "cpu"
 
 
+class SentenceTransformerOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    device: str = Field("auto", description="auto (CUDA when torch sees one), cpu, cuda, cuda:1, mps")
+    max_seq_length: int | None = Field(256, ge=1, description="tokens kept per text; null: the model's own")
+
+
 @EMBEDDERS.register("sentence_transformers")
 class SentenceTransformerEmbedder(Embedder):
     backend = "sentence_transformers"
+    Options = SentenceTransformerOptions
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, device: str = "auto",
                  max_seq_length: int | None = 256):

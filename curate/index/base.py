@@ -3,7 +3,8 @@
 Rows get consecutive integer ids in the order they are added (0, 1, 2, ...); callers keep their
 own id → record map. ``search`` returns ``(sims, ids)`` of shape (n, k), best first, with id -1 and
 sim -inf where the index holds fewer than k vectors. A backend implements ``_add``, ``_search``,
-``ntotal`` and ``save``/``load``; ``build_index`` picks one by name from ``curate.registry.INDEXES``.
+``ntotal`` and ``save``/``load``, and declares its ``Options``; ``build_index`` picks one by name from
+``curate.registry.INDEXES`` and validates the options against that model.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import BaseModel
 
 from curate.errors import BackendError
+from curate.registry import NoOptions
 
 
 class VectorIndex(ABC):
     backend: ClassVar[str] = ""
+    Options: ClassVar[type[BaseModel]] = NoOptions
 
     def __init__(self, dim: int):
         self.dim = int(dim)
@@ -65,7 +69,8 @@ class VectorIndex(ABC):
         return {"backend": self.backend, "ntotal": self.ntotal, "dim": self.dim}
 
 
-def build_index(backend: str, dim: int, **options: Any) -> VectorIndex:
-    from curate.registry import INDEXES
+def build_index(backend: str, dim: int, where: str = "index", **options: Any) -> VectorIndex:
+    """The index `backend` for `dim`-d vectors; an option its ``Options`` lacks is a ConfigError."""
+    from curate.registry import INDEXES, build
 
-    return INDEXES.get(backend)(dim, **options)
+    return build(INDEXES, backend, options, where=where, dim=dim)

@@ -1,5 +1,20 @@
-"""FAISS index: exact inner product (flat) while small, IVF or IVF-PQ once it reaches a threshold;
-on GPU when faiss-gpu and a CUDA device are present (detected, never required).
+"""FAISS index: exact inner product (flat) while small, then IVF, IVF-PQ or HNSW once it reaches a
+threshold; on GPU when faiss-gpu and a CUDA device are present (detected, never required).
+
+``kind`` (``FaissOptions``) picks what the index becomes at ``ivf_threshold`` vectors:
+
+* ``flat``: never leaves exact search (cost per query grows linearly with N).
+* ``ivf`` (default, as before): IVF (or IVF-PQ with ``pq_m``), ~4·sqrt(N) lists retrained as it grows;
+  cost per query grows like sqrt(N).
+* ``hnsw``: an HNSW graph (``IndexHNSWFlat``, inner product); no training, vectors are added one by
+  one, and a query visits O(log N) nodes, so the cost per query stays nearly flat in N. FAISS has no
+  GPU HNSW, so on GPU ``hnsw`` builds an IVF whose lists are bounded (N/LIST_SIZE lists, regrown):
+  the coarse search is a brute-force pass over the centroids, cheap on a GPU, and the list scan is
+  bounded, so the cost per query stays nearly flat there too.
+* ``auto``: on CPU, ``ivf`` from ``ivf_threshold`` and ``hnsw`` from ``hnsw_threshold`` (300k) on;
+  benchmarks/index_recall.py measured IVF cheaper per record (query + add) up to ~100k vectors and
+  HNSW's query cost flat where IVF's keeps growing (figures in benchmarks/README.md). On GPU:
+  the bounded-list IVF from ``ivf_threshold``.
 
 Streaming and IVF: an IVF index must be trained before it can hold vectors, but a streaming
 dedup does not know the data in advance. So the index starts flat (exact, no training) and, when
@@ -17,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from curate.errors import BackendError, ConfigError, require
 from curate.index.base import VectorIndex
@@ -32,16 +48,43 @@ def gpu_available() -> bool:
     return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
 
 
+Kind = Literal["flat", "ivf", "hnsw", "auto"]
+# where `auto` leaves IVF for HNSW on CPU: the N above which HNSW's per-query cost (flat in N) was
+# measured below IVF's (which grows ~sqrt(N)) at the same recall (benchmarks/README.md)
+HNSW_AT = 300_000
+
+
+class FaissOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Kind = Field("ivf", description="what the index becomes at ivf_threshold: flat | ivf | hnsw | auto")
+    ivf_threshold: int = Field(50_000, ge=1, description="exact flat search below this many vectors")
+    hnsw_threshold: int = Field(HNSW_AT, ge=1, description="auto (CPU): IVF below this many vectors, HNSW above")
+    nlist: int | None = Field(None, ge=1, description="ivf: lists (default ~4·sqrt(N), retrained as N grows)")
+    nprobe: int = Field(16, ge=1, description="ivf: lists searched per query (recall vs speed)")
+    pq_m: int | None = Field(None, ge=1, description="ivf: IVF-PQ with this many sub-quantizers (must divide dim)")
+    hnsw_m: int = Field(32, ge=2, description="hnsw: graph neighbours per node (memory vs recall)")
+    ef_construction: int = Field(80, ge=1, description="hnsw: candidates kept while inserting")
+    ef_search: int = Field(64, ge=1, description="hnsw: candidates kept while searching (recall vs speed)")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="GPU when faiss-gpu sees one (auto)")
+    gpu_id: int = Field(0, ge=0, description="which GPU")
+
+
 @INDEXES.register("faiss")
 class FaissIndex(VectorIndex):
     backend = "faiss"
+    Options = FaissOptions
+    REGROW = 4
+    LIST_SIZE = 256  # GPU "hnsw": lists are regrown to hold about this many vectors (at most REGROW times it)
 
-    def __init__(self, dim: int, ivf_threshold: int = 50_000, nlist: int | None = None, nprobe: int = 16,
-                 pq_m: int | None = None, device: Literal["auto", "cpu", "cuda"] = "auto", gpu_id: int = 0):
+    def __init__(self, dim: int, kind: Kind = "ivf", ivf_threshold: int = 50_000, hnsw_threshold: int = HNSW_AT,
+                 nlist: int | None = None,
+                 nprobe: int = 16, pq_m: int | None = None, hnsw_m: int = 32, ef_construction: int = 80,
+                 ef_search: int = 64, device: Literal["auto", "cpu", "cuda"] = "auto", gpu_id: int = 0):
         super().__init__(dim)
         if pq_m is not None and dim % pq_m:
             raise ConfigError(f"faiss index: pq_m={pq_m} must divide the vector dimension {dim}")
         self.ivf_threshold, self.nlist, self.nprobe, self.pq_m = ivf_threshold, nlist, nprobe, pq_m
+        self.hnsw_m, self.ef_construction, self.ef_search = hnsw_m, ef_construction, ef_search
         # with nlist chosen automatically the index retrains (4·sqrt(N) lists) each time it has grown
         # REGROW-fold since the last training: a fixed list count makes every list, and so every
         # query, grow linearly with N, which turns a streaming dedup quadratic
@@ -52,13 +95,20 @@ class FaissIndex(VectorIndex):
             raise BackendError("faiss index: device 'cuda' asked for, but faiss has no GPU support or sees no GPU; "
                                "install faiss-gpu (pip install 'curate[gpu]') or use device: auto")
         self.on_gpu = device != "cpu" and gpu_available()
+        # auto: on CPU, IVF first and HNSW from hnsw_threshold on; on GPU the bounded-list IVF at once
+        self.target = ("hnsw" if self.on_gpu else "ivf") if kind == "auto" else kind
+        self.hnsw_at = hnsw_threshold if kind == "auto" and not self.on_gpu else None
+        # on GPU, hnsw is an IVF with bounded lists (faiss has no GPU HNSW): list count follows N
+        self.bounded_lists = self.target == "hnsw" and self.on_gpu
+        if self.bounded_lists:
+            self.auto_nlist = True
         self._res = None
         self.kind = "flat"
         self._index = self._to_device(_faiss().IndexFlatIP(dim))
 
     # ------------------------------------------------------------ device
     def _to_device(self, cpu_index: Any) -> Any:
-        if not self.on_gpu:
+        if not self.on_gpu or self.kind == "hnsw":
             return cpu_index
         faiss = _faiss()
         if self._res is None:
@@ -66,20 +116,20 @@ class FaissIndex(VectorIndex):
         return faiss.index_cpu_to_gpu(self._res, self.gpu_id, cpu_index)
 
     def _to_cpu(self) -> Any:
-        return _faiss().index_gpu_to_cpu(self._index) if self.on_gpu else self._index
+        return _faiss().index_gpu_to_cpu(self._index) if self.on_gpu and self.kind != "hnsw" else self._index
 
     # ------------------------------------------------------------ interface
     @property
     def ntotal(self) -> int:
         return int(self._index.ntotal)
 
-    REGROW = 4
-
     def _add(self, vecs: np.ndarray) -> None:
         grown = self.ntotal + len(vecs)
-        if self.kind == "flat" and grown >= self.ivf_threshold:
-            self._switch_to_ivf(vecs)
-        elif self.kind != "flat" and self.auto_nlist and grown >= self.REGROW * max(self.trained_on, 1):
+        if self.hnsw_at is not None and self.kind != "hnsw" and grown >= max(self.hnsw_at, self.ivf_threshold):
+            self._switch_to_hnsw(vecs)
+        elif self.kind == "flat" and self.target != "flat" and grown >= self.ivf_threshold:
+            self._switch_to_hnsw(vecs) if self.target == "hnsw" and not self.bounded_lists else self._switch_to_ivf(vecs)
+        elif self.kind in ("ivf", "ivfpq") and self.auto_nlist and grown >= self.REGROW * max(self.trained_on, 1):
             self._switch_to_ivf(vecs)  # amortised: the vectors re-added add up to a third of N
         else:
             self._index.add(vecs)
@@ -87,23 +137,38 @@ class FaissIndex(VectorIndex):
     def _search(self, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         return self._index.search(vecs, k)
 
+    def _all_vectors(self, new: np.ndarray) -> np.ndarray:
+        """Every vector held so far (in id order) followed by `new`."""
+        source = self._to_cpu()
+        if self.kind in ("ivf", "ivfpq"):  # IVF vectors can be read back only through a direct map
+            _faiss().extract_index_ivf(source).make_direct_map()
+        old = source.reconstruct_n(0, self.ntotal) if self.ntotal else np.zeros((0, self.dim), np.float32)
+        return np.ascontiguousarray(np.concatenate([old, new]), dtype=np.float32)
+
+    def _switch_to_hnsw(self, new: np.ndarray) -> None:
+        """Move the flat index's vectors, then `new`, into an HNSW graph (ids stay insertion order)."""
+        data = self._all_vectors(new)
+        hnsw = _faiss().IndexHNSWFlat(self.dim, self.hnsw_m, _faiss().METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = self.ef_construction
+        hnsw.add(data)
+        self._index, self.kind, self.trained_on = hnsw, "hnsw", len(data)
+        self._set_search_params()
+
     def _switch_to_ivf(self, new: np.ndarray) -> None:
         """Train an IVF index on every vector seen so far plus `new`, then hold them all in it."""
-        faiss = _faiss()
-        source = self._to_cpu()
-        if self.kind != "flat":  # IVF vectors can be read back only through a direct map (built here)
-            faiss.extract_index_ivf(source).make_direct_map()
-        old = source.reconstruct_n(0, self.ntotal) if self.ntotal else np.zeros((0, self.dim), np.float32)
-        data = np.ascontiguousarray(np.concatenate([old, new]), dtype=np.float32)
-        # ~4·sqrt(N) lists, and at least 39 training points per list (faiss warns below that)
-        nlist = (self.nlist if not self.auto_nlist else None) or max(1, min(int(4 * math.sqrt(len(data))),
-                                                                           len(data) // 39))
+        data = self._all_vectors(new)
+        n = len(data)
+        # ~4·sqrt(N) lists (or N/LIST_SIZE when lists are bounded), at least 39 training points per list
+        # (faiss warns below that)
+        auto = max(int(4 * math.sqrt(n)), n // self.LIST_SIZE if self.bounded_lists else 0)
+        nlist = (self.nlist if not self.auto_nlist else None) or max(1, min(auto, n // 39))
         cpu = self._empty_ivf(nlist)
         cpu.train(data)
         cpu.add(data)
+        self.kind = "ivfpq" if self.pq_m else "ivf"
         self._index = self._to_device(cpu)
-        self.kind, self.nlist, self.trained_on = ("ivfpq" if self.pq_m else "ivf"), nlist, len(data)
-        self._set_nprobe()
+        self.nlist, self.trained_on = nlist, n
+        self._set_search_params()
 
     def _empty_ivf(self, nlist: int) -> Any:
         faiss = _faiss()
@@ -116,15 +181,16 @@ class FaissIndex(VectorIndex):
         quantizer.this.disown()  # the IVF index owns (and frees) its quantizer
         return ivf
 
-    def _set_nprobe(self) -> None:
-        if self.kind == "flat":
-            return
+    def _set_search_params(self) -> None:
         faiss = _faiss()
-        n = min(self.nprobe, self.nlist or self.nprobe)
-        if self.on_gpu:
-            faiss.GpuParameterSpace().set_index_parameter(self._index, "nprobe", n)
-        else:
-            faiss.extract_index_ivf(self._index).nprobe = n
+        if self.kind == "hnsw":
+            self._index.hnsw.efSearch = self.ef_search
+        elif self.kind in ("ivf", "ivfpq"):
+            n = min(self.nprobe, self.nlist or self.nprobe)
+            if self.on_gpu:
+                faiss.GpuParameterSpace().set_index_parameter(self._index, "nprobe", n)
+            else:
+                faiss.extract_index_ivf(self._index).nprobe = n
 
     # ------------------------------------------------------------ state
     def save(self, directory: Path) -> None:
@@ -139,11 +205,11 @@ class FaissIndex(VectorIndex):
         if meta["dim"] != self.dim:
             raise BackendError(f"saved faiss index in {directory} holds {meta['dim']}-d vectors, this run "
                                f"embeds {self.dim}-d ones; resume with the same embedding model")
-        self._index = self._to_device(_faiss().read_index(str(directory / "index.faiss")))
         self.kind, self.nlist = meta["kind"], meta["nlist"]
+        self._index = self._to_device(_faiss().read_index(str(directory / "index.faiss")))
         self.trained_on = meta.get("trained_on", self.ntotal)
-        self._set_nprobe()
+        self._set_search_params()
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "kind": self.kind, "nlist": self.nlist, "nprobe": self.nprobe,
-                "device": "cuda" if self.on_gpu else "cpu"}
+        return {**super().describe(), "kind": self.kind, "target": self.target, "nlist": self.nlist,
+                "nprobe": self.nprobe, "device": "cuda" if self.on_gpu and self.kind != "hnsw" else "cpu"}

@@ -15,7 +15,7 @@ from curate.registry import INDEXES
 class NumpyIndex(VectorIndex):
     backend = "numpy"
 
-    def __init__(self, dim: int, **_: object):
+    def __init__(self, dim: int):
         super().__init__(dim)
         self._chunks: list[np.ndarray] = []
         self._n = 0

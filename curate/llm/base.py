@@ -17,6 +17,10 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, ClassVar, Sequence
 
+from pydantic import BaseModel
+
+from curate.registry import NoOptions
+
 
 @dataclass(frozen=True)
 class GenParams:
@@ -74,6 +78,8 @@ class LLM(ABC):
     backend: ClassVar[str] = ""
     # True when _generate accepts on_result and reports each request as it finishes
     streams_results: ClassVar[bool] = False
+    # the keys a config's ``llm.options`` may hold for this backend (validated by build_llm)
+    Options: ClassVar[type[BaseModel]] = NoOptions
 
     def __init__(self, model: str):
         self.model = model
@@ -88,6 +94,12 @@ class LLM(ABC):
             for i, c in enumerate(out):
                 on_result(i, c)
         return out
+
+    @classmethod
+    def from_config(cls, cfg: Any, opts: BaseModel) -> "LLM":
+        """Build from an LLMConfig and its validated ``options``; backends that use more of the
+        config (a server URL, an API key) override this."""
+        return cls(model=cfg.model or cfg.backend, **opts.model_dump())
 
     @abstractmethod
     def _generate(self, requests: list[ChatRequest]) -> list[Completion]:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from curate.context import RunContext
 from curate.llm.base import LLM
-from curate.registry import LLMS
+from curate.registry import LLMS, check_options, options_for
 
 
 class LLMConfig(BaseModel):
@@ -27,7 +27,14 @@ class LLMConfig(BaseModel):
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(4, ge=0)
     cache: bool = True
-    options: dict[str, Any] = Field(default_factory=dict, description="backend-specific extras")
+    options: dict[str, Any] = Field(default_factory=dict, description="backend-specific options: the "
+                                    "backend's Options model (e.g. curate.llm.llamacpp.LlamaCppOptions)")
+
+    @model_validator(mode="after")
+    def _options_fit_backend(self) -> "LLMConfig":
+        # checked when the pipeline is loaded, so a typo fails before any model is loaded
+        check_options(LLMS, self.backend, self.options, "llm.options")
+        return self
 
     def key(self) -> str:
         return "llm:" + self.model_dump_json()
@@ -38,7 +45,7 @@ def build_llm(cfg: LLMConfig, ctx: RunContext | None = None) -> LLM:
 
     def make() -> LLM:
         cls = LLMS.get(cfg.backend)
-        llm = cls.from_config(cfg) if hasattr(cls, "from_config") else cls(model=cfg.model or cfg.backend)
+        llm = cls.from_config(cfg, options_for(LLMS, cfg.backend, cfg.options, "llm.options"))
         if cfg.cache and ctx is not None:
             from curate.llm.cache import CachedLLM
 

@@ -13,17 +13,29 @@ from __future__ import annotations
 import time
 from typing import Callable, Sequence
 
-from curate.errors import ConfigError
+from pydantic import BaseModel, ConfigDict, Field
+
 from curate.llm.base import LLM, ChatRequest, Completion, OnResult
 from curate.registry import LLMS
 
 Reply = str | Exception
 
 
+class FakeOptions(BaseModel):
+    """What a pipeline can script (callables and exceptions are for Python callers only)."""
+
+    model_config = ConfigDict(extra="forbid")
+    responses: list[str] | dict[str, str] | None = Field(None, description="replies to cycle through, or "
+                                                         "substring -> reply (first match wins)")
+    default: str = Field("ok", description="reply when no dict key matches (and the only reply without responses)")
+    delay_s: float = Field(0.0, ge=0, description="sleep before each reply")
+
+
 @LLMS.register("fake")
 class FakeLLM(LLM):
     backend = "fake"
     streams_results = True
+    Options = FakeOptions
 
     def __init__(self, model: str = "fake", responses: Sequence[Reply] | dict[str, Reply] |
                  Callable[[ChatRequest], Reply] | None = None, default: str = "ok", delay_s: float = 0.0):
@@ -34,13 +46,8 @@ class FakeLLM(LLM):
         self.calls: list[ChatRequest] = []
 
     @classmethod
-    def from_config(cls, cfg) -> "FakeLLM":
-        opts = dict(cfg.options)
-        unknown = set(opts) - {"responses", "default", "delay_s"}
-        if unknown:
-            raise ConfigError(f"unknown llm.options for the fake backend: {sorted(unknown)}; "
-                              f"known: responses, default, delay_s")
-        return cls(model=cfg.model or "fake", **opts)
+    def from_config(cls, cfg, opts: FakeOptions) -> "FakeLLM":
+        return cls(model=cfg.model or "fake", **opts.model_dump())
 
     def _reply(self, req: ChatRequest) -> Reply:
         r = self.responses

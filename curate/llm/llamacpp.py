@@ -22,6 +22,9 @@ import json
 import os
 import threading
 from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from curate.errors import BackendError, ConfigError, MissingDependency
 from curate.llm.base import LLM, ChatRequest, Completion, OnResult
@@ -85,10 +88,18 @@ def _silence(b) -> None:
     lib.llama_log_set(_NULL_LOG, ffi.NULL)
 
 
+class LlamaCppOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    n_ctx: int = Field(4096, ge=1, description="context window in tokens")
+    n_threads: int | None = Field(None, ge=1, description="CPU threads (default: half the cores, at most 8)")
+    binding: Literal["auto", "llama_cpp", "llama_cpp_py_sync"] = Field("auto", description="which Python binding")
+
+
 @LLMS.register("llamacpp")
 class LlamaCppLLM(LLM):
     backend = "llamacpp"
     streams_results = True
+    Options = LlamaCppOptions
 
     def __init__(self, model: str | None = None, n_ctx: int = 4096, n_threads: int | None = None,
                  binding: str = "auto"):
@@ -105,12 +116,8 @@ class LlamaCppLLM(LLM):
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, cfg) -> "LlamaCppLLM":
-        opts = dict(cfg.options)
-        unknown = set(opts) - {"n_ctx", "n_threads", "binding"}
-        if unknown:
-            raise ConfigError(f"unknown llm.options for llamacpp: {sorted(unknown)}; known: n_ctx, n_threads, binding")
-        return cls(cfg.model, **opts)
+    def from_config(cls, cfg, opts: LlamaCppOptions) -> "LlamaCppLLM":
+        return cls(cfg.model, **opts.model_dump())
 
     def _load(self):
         if self._llm is not None:

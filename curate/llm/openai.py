@@ -24,12 +24,23 @@ import threading
 import time
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from curate.errors import ConfigError
 from curate.llm.base import LLM, ChatRequest, Completion, OnResult
 from curate.registry import LLMS
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 RETRY_AFTER_MAX_S = 300.0
+
+
+class OpenAIOptions(BaseModel):
+    """``llm.options`` of the openai backend (URL, key, concurrency and retries are LLMConfig fields)."""
+
+    model_config = ConfigDict(extra="forbid")
+    backoff_base_s: float = Field(0.5, ge=0, description="first retry wait; doubles per attempt")
+    backoff_max_s: float = Field(30.0, ge=0, description="longest wait between retries")
+    extra_body: dict[str, Any] | None = Field(None, description="merged into every request body, e.g. {top_k: 20}")
 
 
 class _Retryable(Exception):
@@ -57,6 +68,7 @@ def retry_after_seconds(value: str | None) -> float | None:
 class OpenAILLM(LLM):
     backend = "openai"
     streams_results = True
+    Options = OpenAIOptions
 
     def __init__(self, model: str, base_url: str = "https://api.openai.com/v1", api_key: str | None = None,
                  concurrency: int = 8, timeout_s: float = 60.0, max_retries: int = 4,
@@ -74,7 +86,7 @@ class OpenAILLM(LLM):
         return f"OpenAILLM(model={self.model!r}, base_url={self.base_url!r})"
 
     @classmethod
-    def from_config(cls, cfg) -> "OpenAILLM":
+    def from_config(cls, cfg, opts: OpenAIOptions) -> "OpenAILLM":
         api_key = None
         if cfg.api_key_env:
             api_key = os.environ.get(cfg.api_key_env)
@@ -83,13 +95,9 @@ class OpenAILLM(LLM):
                                   f"is not set; export it before the run")
         if not cfg.model:
             raise ConfigError("llm.model is required for the openai backend (the server's model id)")
-        extra = dict(cfg.options)
-        unknown = set(extra) - {"backoff_base_s", "backoff_max_s", "extra_body"}
-        if unknown:
-            raise ConfigError(f"unknown llm.options for the openai backend: {sorted(unknown)}; "
-                              f"known: backoff_base_s, backoff_max_s, extra_body")
         return cls(cfg.model, base_url=cfg.base_url or "https://api.openai.com/v1", api_key=api_key,
-                   concurrency=cfg.concurrency, timeout_s=cfg.timeout_s, max_retries=cfg.max_retries, **extra)
+                   concurrency=cfg.concurrency, timeout_s=cfg.timeout_s, max_retries=cfg.max_retries,
+                   **opts.model_dump())
 
     # ------------------------------------------------------------ request body
     def body(self, req: ChatRequest) -> dict[str, Any]:

@@ -8,13 +8,18 @@ JSON decoding where the installed vLLM offers it.
 If the batch call fails (one prompt longer than the context fails the whole call), every request
 is retried alone so that only the bad ones carry an error.
 
-Options (``llm.options``) go to ``vllm.LLM(...)``: e.g. ``tensor_parallel_size``,
-``gpu_memory_utilization``, ``max_model_len``, ``dtype``, ``enable_prefix_caching``.
+Options (``llm.options``, ``VLLMOptions``) go to ``vllm.LLM(...)``; an option left unset (null)
+is not passed, so vLLM's own default applies. Every option name, and every vLLM name this module
+uses, is checked against the newest vLLM wheel by ``benchmarks/vllm_contract.py``.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from curate.errors import ConfigError, require
 from curate.llm.base import LLM, ChatRequest, Completion, GenParams
@@ -26,7 +31,9 @@ def sampling_params(vllm, p: GenParams):
     kw = dict(n=1, temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens, seed=p.seed,
               stop=list(p.stop) or None)
     if p.json_schema or p.response_format == "json":
-        sp_mod = vllm.sampling_params
+        # vllm's package exports names lazily (MODULE_ATTRS); the submodule is there only once
+        # something imported it, so import it by name instead of relying on that
+        sp_mod = importlib.import_module(vllm.__name__ + ".sampling_params")
         want = {"json": json.loads(p.json_schema)} if p.json_schema else {"json_object": True}
         if hasattr(sp_mod, "StructuredOutputsParams"):  # vLLM >= 0.11
             kw["structured_outputs"] = sp_mod.StructuredOutputsParams(**want)
@@ -35,21 +42,41 @@ def sampling_params(vllm, p: GenParams):
     return vllm.SamplingParams(**kw)
 
 
+class VLLMOptions(BaseModel):
+    """Engine arguments of ``vllm.LLM`` that curate lets a pipeline set (the names are vLLM's)."""
+
+    model_config = ConfigDict(extra="forbid")
+    seed: int = Field(0, description="engine seed (a request's own seed wins)")
+    enable_prefix_caching: bool = Field(True, description="share KV cache of common prompt prefixes")
+    tensor_parallel_size: int | None = Field(None, ge=1, description="GPUs one model is split over")
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1, description="share of GPU memory vLLM takes")
+    max_model_len: int | None = Field(None, ge=1, description="context length (default: the model's)")
+    dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] | None = None
+    quantization: str | None = Field(None, description="e.g. awq, gptq, fp8")
+    kv_cache_dtype: str | None = Field(None, description="e.g. auto, fp8")
+    max_num_seqs: int | None = Field(None, ge=1, description="sequences scheduled at once")
+    enforce_eager: bool | None = Field(None, description="disable CUDA graphs")
+    trust_remote_code: bool | None = None
+    revision: str | None = Field(None, description="model revision (branch, tag or commit)")
+    download_dir: str | None = Field(None, description="where Hub weights are cached")
+
+
 @LLMS.register("vllm")
 class VLLM(LLM):
     backend = "vllm"
+    Options = VLLMOptions
 
-    def __init__(self, model: str, seed: int = 0, **engine_options):
+    def __init__(self, model: str, seed: int = 0, enable_prefix_caching: bool = True, **engine_options):
         super().__init__(model)
         self.seed = seed
-        self.engine_options = {"enable_prefix_caching": True, **engine_options}
+        self.engine_options = {"enable_prefix_caching": enable_prefix_caching, **engine_options}
         self._engine = None
 
     @classmethod
-    def from_config(cls, cfg) -> "VLLM":
+    def from_config(cls, cfg, opts: VLLMOptions) -> "VLLM":
         if not cfg.model:
             raise ConfigError("llm.model is required for the vllm backend (a Hugging Face id or local path)")
-        return cls(cfg.model, **cfg.options)
+        return cls(cfg.model, **opts.model_dump(exclude_none=True))
 
     def _load(self):
         if self._engine is None:
