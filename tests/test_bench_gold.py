@@ -85,9 +85,20 @@ def test_voting_steps_come_from_the_pipeline_yaml():
     specs = g.voting_steps(g.PIPELINE)
     names = [n for n, _ in specs]
     assert names == ["embed_bt_voter", "ensemble"]
-    assert dict(specs)["ensemble"]["flip_below"] == 0.2  # as configured in clean_preferences.yaml
+    configured = _yaml_step("ensemble")  # whatever clean_preferences.yaml sets today
+    assert dict(specs)["ensemble"] == configured
     steps = g.build_steps(specs, {"ensemble": {"route": False}})
-    assert steps[1].options.route is False and steps[1].options.flip_below == 0.2
+    assert steps[1].options.route is False
+    assert all(getattr(steps[1].options, k) == v for k, v in configured.items() if k != "route")
+
+
+def _yaml_step(name: str) -> dict:
+    import yaml
+
+    doc = yaml.safe_load(g.PIPELINE.read_text())
+    (step,) = [dict(s) for s in doc["steps"] if s["step"] == name]
+    step.pop("step")
+    return step
 
 
 def test_shared_data_env_override(monkeypatch, tmp_path):
@@ -118,7 +129,7 @@ def test_false_positives_pipeline_is_the_yaml_voting_part(tmp_path):
                                            "subset": "S"}]), tmp_path / "p.jsonl")
     cfg = load_pipeline(fp.pipeline_file(pairs, tmp_path / "run", g.PIPELINE))
     assert [s.step for s in cfg.steps] == ["embed_bt_voter", "ensemble"]
-    assert cfg.steps[1].options["route_strength"] == 0.1 and cfg.input.format == "mapping"
+    assert cfg.steps[1].options == _yaml_step("ensemble") and cfg.input.format == "mapping"
 
 
 def test_curation_effect_inject_flips_labels_and_tracks_orientation():

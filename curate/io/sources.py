@@ -27,6 +27,7 @@ from curate.errors import InputError, RecordError
 from curate.io.hf import HFSource, is_hf_dir
 from curate.io.jsonl import JsonlSource, JsonSource
 from curate.io.rows import Row, Source, raw_text
+from curate.schema import dumps
 
 __all__ = ["Row", "Source", "JsonlSource", "JsonSource", "ParquetSource", "CsvSource", "TextSource",
            "ExportSource", "HFSource", "SOURCES", "open_source", "detect_type", "expand"]
@@ -93,9 +94,26 @@ class ExportSource(ParquetSource):
         for path in self.paths:
             split = _SHARD.match(os.path.basename(path))["split"]
             for row in self._rows(path, {}):
-                if row.value is not None and "split" not in row.value:
-                    row.value["split"] = split
+                if row.value is not None:
+                    _mark_split(row.value, split)
                 yield row
+
+
+def _mark_split(value: dict, split: str) -> None:
+    """Record the shard's split on an exported row: in its ``metadata`` JSON when the layout carries
+    one (curate's own columns are read by the native format, which keeps only that field), else as a
+    ``split`` field that the other formats keep in metadata."""
+    meta = value.get("metadata")
+    if isinstance(meta, str):
+        try:
+            decoded = json.loads(meta) if meta.strip() else {}
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, dict):
+            decoded.setdefault("split", split)
+            value["metadata"] = dumps(decoded)
+            return
+    value.setdefault("split", split)
 
 
 def is_export_dir(p: str) -> bool:
