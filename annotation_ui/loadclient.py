@@ -33,22 +33,33 @@ class LoadResult:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _retry(fn, result: LoadResult, attempts: int = 300, pause: float = 0.1):
-    """Call fn until it returns a response below 500; connection errors count as retries (bounded)."""
-    for _ in range(attempts):
+def _retry(fn, result: LoadResult, patience: float = 120.0, pause: float = 0.1):
+    """Call fn until it returns a response below 500; connection errors and 5xx are retried for up to
+    ``patience`` seconds (a restart on a busy 2-core machine can take half a minute), then it gives up."""
+    deadline = time.monotonic() + patience
+    while True:
         try:
             resp = fn()
             if resp.status_code < 500:
                 return resp
         except httpx.HTTPError:
             pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no answer from the server for {patience:.0f} s")
         with result.lock:
             result.retries += 1
         time.sleep(pause)
-    raise RuntimeError(f"no answer from the server after {attempts} tries")
 
 
 def annotator(url: str, name: str, password: str, task: str, answers: int, result: LoadResult) -> None:
+    try:
+        _annotate(url, name, password, task, answers, result)
+    except RuntimeError as e:  # recorded, so a test or benchmark sees why this annotator stopped
+        with result.lock:
+            result.errors.append(f"{name}: {e}")
+
+
+def _annotate(url: str, name: str, password: str, task: str, answers: int, result: LoadResult) -> None:
     with httpx.Client(base_url=url, timeout=10) as c:
         page = _retry(lambda: c.get("/login"), result)
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
