@@ -84,7 +84,14 @@ def options_for(registry: Registry, name: str, options: Mapping[str, Any] | Base
     ``steps.2.llm.options``), the backend, each bad key or value, and the keys it allows.
     """
     cls = registry.get(name)
-    model: type[BaseModel] = getattr(cls, "Options", None) or NoOptions
+    return validate_options(getattr(cls, "Options", None) or NoOptions, options, what=registry.what,
+                            name=name, where=where)
+
+
+def validate_options(model: type[BaseModel], options: Mapping[str, Any] | BaseModel | None, *, what: str,
+                     name: str, where: str = "") -> BaseModel:
+    """`options` → `model`, the one check every typed seam uses (backends, input formats); a
+    ConfigError names the place, the thing (``what`` ``name``), each bad key and the allowed keys."""
     if isinstance(options, model):
         return options
     if isinstance(options, BaseModel):
@@ -92,7 +99,7 @@ def options_for(registry: Registry, name: str, options: Mapping[str, Any] | Base
     try:
         return model.model_validate(dict(options or {}))
     except ValidationError as e:
-        raise ConfigError(_explain(e, registry.what, name, model, where)) from None
+        raise ConfigError(_explain(e, what, name, model, where)) from None
 
 
 def build(registry: Registry, name: str, options: Mapping[str, Any] | BaseModel | None = None, *,

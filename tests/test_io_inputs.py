@@ -231,9 +231,9 @@ def test_export_folder_reads_every_split_with_its_name(tmp_path):
 def test_format_option_typo_names_format_key_and_allowed(tmp_path):
     path = tmp_path / "d.jsonl"
     path.write_text(json.dumps(TRL) + "\n")
-    with pytest.raises(ConfigError, match=r"format 'ultrafeedback'.*'scor'.*unknown key.*Allowed keys: score"):
+    with pytest.raises(ConfigError, match=r"input format 'ultrafeedback': unknown option 'scor' \(did you mean 'score'\?\).*Allowed options: score"):
         Reader(str(path), format="ultrafeedback", format_options={"scor": "overall_score"})
-    with pytest.raises(ConfigError, match=r"format 'hh'.*'columns'.*Allowed keys: none"):
+    with pytest.raises(ConfigError, match=r"input format 'hh': unknown option 'columns'.*Allowed options: \(none\)"):
         Reader(str(path), format="hh", columns={"prompt": "q"})
     with pytest.raises(ConfigError, match=r"unknown input.columns key.*'chosn'"):
         Reader(str(path), format="mapping", columns={"prompt": "q", "chosn": "a", "chosen": "a", "rejected": "b"})

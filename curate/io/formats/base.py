@@ -15,14 +15,10 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel
 
 from curate.errors import ConfigError, RecordError
-from curate.registry import FORMATS
-
-
-class NoOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from curate.registry import FORMATS, NoOptions, validate_options
 
 
 class Format:
@@ -37,7 +33,8 @@ class Format:
 
     def __init__(self, source: str = "", **options: Any):
         self.source = source
-        self.opts = validate_options(self.name, self.Options, options)
+        self.opts = validate_options(self.Options, options, what=FORMATS.what, name=self.name,
+                                     where="input.format_options/columns")
         self.options = self.opts.model_dump()
 
     @classmethod
@@ -54,7 +51,6 @@ class Format:
         """A row of text cells (CSV) → the same row with this format's structured fields decoded."""
         return decode_json_cells(row, self.structured_fields())
 
-
     def convert_frame(self, df: Any, slow: Any) -> tuple[Any, Any]:
         """Optional vectorised ``convert`` of a polars frame of rows: (records, bad rows as
         ``row, reason, detail``); ``slow(i)`` converts row i on the row path, for rows outside the
@@ -65,21 +61,6 @@ class Format:
     def converts_frames(cls) -> bool:
         """Whether this format implements ``convert_frame``."""
         return cls.convert_frame is not Format.convert_frame
-
-
-def validate_options(fmt: str, model: type[BaseModel], options: dict) -> BaseModel:
-    """``options`` → ``model``; a ConfigError names the format, each bad key and the allowed keys."""
-    try:
-        return model.model_validate(options)
-    except ValidationError as e:
-        allowed = ", ".join(model.model_fields) or "none"
-        problems = []
-        for err in e.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(options)"
-            what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            problems.append(f"'{key}': {what}")
-        raise ConfigError(f"input.format_options/columns for format '{fmt}': {'; '.join(problems)}. "
-                          f"Allowed keys: {allowed}") from None
 
 
 def decode_json_cells(row: dict, fields: tuple[str, ...] | list[str], strings_too: bool = False) -> dict:
