@@ -34,7 +34,11 @@ def describe_format(cls: type) -> dict[str, Any]:
 def _type(annotation: Any) -> str:
     if annotation is inspect.Parameter.empty:
         return "any"
-    return annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    if isinstance(annotation, str):
+        return annotation
+    if getattr(annotation, "__origin__", None) is not None or type(annotation).__name__ == "UnionType":
+        return str(annotation).replace("typing.", "")  # Literal['a', 'b'], dict[str, int] | None
+    return getattr(annotation, "__name__", str(annotation))
 
 
 def _echo_step(d: dict, full: bool) -> None:

@@ -28,6 +28,8 @@ class Format:
     priority: ClassVar[int] = 100
     Options: ClassVar[type[BaseModel]] = NoOptions
     structured: ClassVar[tuple[str, ...]] = ()
+    # the columns a row must have (shown by `curate steps --formats`; `convert` checks them with `need`)
+    required_columns: ClassVar[tuple[str, ...]] = ()
     # the reader merges consecutive records with the same id (layouts with one response per row)
     merge_adjacent: ClassVar[bool] = False
 

@@ -32,6 +32,7 @@ class HelpSteer2Options(BaseModel):
 @FORMATS.register()
 class HelpSteer2Format(Format):
     name = "helpsteer2"
+    required_columns = ("prompt", "response")
     kind = "candidate"
     priority = 30
     merge_adjacent = True
@@ -54,6 +55,7 @@ class HelpSteer2Format(Format):
 @FORMATS.register()
 class HelpSteer2PreferenceFormat(Format):
     name = "helpsteer2_preference"
+    required_columns = ("prompt", "response_1", "response_2", "preference_strength")
     priority = 25
 
     @classmethod

@@ -32,6 +32,7 @@ def parse_transcript(text: str) -> list[dict]:
 @FORMATS.register()
 class HHFormat(Format):
     name = "hh"
+    required_columns = ("chosen", "rejected")
     priority = 10
 
     @classmethod

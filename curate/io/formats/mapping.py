@@ -49,6 +49,7 @@ class MappingOptions(BaseModel):
 @FORMATS.register()
 class MappingFormat(Format):
     name = "mapping"
+    required_columns = ("the columns named in input.columns",)
     priority = 1000  # never auto-detected: it needs columns from the config
     Options = MappingOptions
 

@@ -26,6 +26,7 @@ def _json_text(value, field: str) -> str:
 @FORMATS.register()
 class NativeFormat(Format):
     name = "curate"
+    required_columns = ("id", "prompt", "chosen", "rejected")
     priority = 0
     structured = ("prompt", "votes")
 
@@ -45,6 +46,7 @@ class NativeFormat(Format):
 @FORMATS.register()
 class NativeCandidateFormat(Format):
     name = "curate_candidate"
+    required_columns = ("id", "prompt", "responses")
     kind = "candidate"
     priority = 1
     structured = ("prompt", "responses")

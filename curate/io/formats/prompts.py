@@ -21,6 +21,7 @@ _RESPONSE_KEYS = {"chosen", "rejected", "response", "responses", "completions", 
 @FORMATS.register()
 class PromptsFormat(Format):
     name = "prompts"
+    required_columns = ("prompt",)
     kind = "candidate"
     priority = 900
     structured = ("prompt",)

@@ -41,6 +41,7 @@ def _response(value, field: str) -> str:
 @FORMATS.register()
 class TRLFormat(Format):
     name = "trl"
+    required_columns = ("chosen", "rejected")
     priority = 50
     structured = ("prompt", "chosen", "rejected")
 

@@ -38,6 +38,7 @@ class UltraFeedbackOptions(BaseModel):
 @FORMATS.register()
 class UltraFeedbackFormat(Format):
     name = "ultrafeedback"
+    required_columns = ("instruction", "completions")
     kind = "candidate"
     priority = 20
     Options = UltraFeedbackOptions
