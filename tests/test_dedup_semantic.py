@@ -134,3 +134,13 @@ def _exact():
     from curate.dedup.exact import ExactDedup
 
     return ExactDedup(fields=["pair"])
+
+
+def test_index_kind_reaches_the_faiss_index():
+    # `index: {kind: hnsw}` in YAML must build an HNSW index once past ivf_threshold, and dedup the same
+    df = six_pairs()
+    a, a2, c, d, d2, e, f = df["id"].to_list()
+    step = SemanticDedup(embedder=FAKE, threshold=0.8, index={"kind": "hnsw", "ivf_threshold": 1})
+    out = step(df)
+    assert out["id"].to_list() == [a2, c, d2, f]
+    assert {ix.kind for ix in step.indexes} == {"hnsw"}

@@ -29,7 +29,11 @@ REASONS = {"prompt": "semantic_prompt_dup", "response": "semantic_response_dup"}
 
 class IndexOptions(Options):
     backend: str = Field("faiss", description="vector index: faiss (CPU, or GPU when faiss-gpu sees one) | numpy")
+    # auto: exact below ivf_threshold, IVF up to hnsw_threshold, then HNSW, whose query cost stays flat
+    # as the index grows (benchmarks/index_recall.py: 0.98 duplicate recall at 300k, 1.9 ms/query vs 5.7)
+    kind: Literal["flat", "ivf", "hnsw", "auto"] = Field("auto", description="faiss: flat | ivf | hnsw | auto")
     ivf_threshold: int = Field(50_000, ge=1, description="faiss: exact flat search below this many vectors, IVF above")
+    hnsw_threshold: int = Field(300_000, ge=1, description="faiss auto (CPU): IVF below this many vectors, HNSW above")
     nprobe: int = Field(16, ge=1, description="faiss IVF: lists searched per query (recall vs speed)")
     pq_m: int | None = Field(None, description="faiss: IVF-PQ with this many sub-quantizers (must divide dim)")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="faiss: GPU when available (auto)")
@@ -37,8 +41,9 @@ class IndexOptions(Options):
     def build(self, dim: int) -> VectorIndex:
         if self.backend != "faiss":
             return build_index(self.backend, dim)
-        return build_index("faiss", dim, ivf_threshold=self.ivf_threshold, nprobe=self.nprobe,
-                           pq_m=self.pq_m, device=self.device)
+        return build_index("faiss", dim, kind=self.kind, ivf_threshold=self.ivf_threshold,
+                           hnsw_threshold=self.hnsw_threshold, nprobe=self.nprobe, pq_m=self.pq_m,
+                           device=self.device)
 
 
 class SemanticOptions(Options):
