@@ -30,7 +30,7 @@ from curate.errors import ConfigError, InputError
 from curate.judge.parse import parse_verdict
 from curate.judge.swap import CONSISTENT_OUTCOMES, INCONSISTENT_OUTCOMES, combine
 from curate.registry import STEPS
-from curate.schema import add_votes
+from curate.schema import VoteKind, add_votes
 from curate.step import Options, Step
 
 # parser name → function(text) -> (verdict "A"/"B"/"tie" or None, failure reason or None)
@@ -88,7 +88,7 @@ class StoredJudge(Step):
     outputs = ("votes",)
     Options = StoredJudgeOptions
     stateful = True
-    vote_kind = "llm_judge"
+    vote_kind = VoteKind.LLM_JUDGE
 
     def __init__(self, *a: Any, **kw: Any):
         super().__init__(*a, **kw)
