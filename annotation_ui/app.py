@@ -21,7 +21,7 @@ from annotation_ui.security import (LOGIN_COOKIE, SESSION_COOKIE, LoginRequired,
 from curate.annotate.auth import same
 from curate.annotate.sqlite_store import SQLiteStore
 from curate.errors import AnswerConflict, AnswerRejected
-from curate.annotate.sqlite_throttle import LoginThrottled
+from curate.errors import LoginThrottled
 from curate.errors import ConfigError
 
 HSTS = "max-age=31536000"

@@ -9,8 +9,9 @@ message as one line and exits non-zero. Messages say what is wrong, where
     ├── InputError           a data file cannot be read at all (bad *records* are quarantined instead)
     ├── BackendError         an LLM / embedder / index / store backend failed
     │   ├── MissingDependency  an optional extra is not installed (package, extra, purpose)
-    │   └── AnswerRejected     an annotator's answer is invalid or not allowed
-    │       └── AnswerConflict   the store refuses it: already answered (answers are final), or not leased
+    │   ├── AnswerRejected     an annotator's answer is invalid or not allowed
+    │   │   └── AnswerConflict   the store refuses it: already answered (answers are final), or not leased
+    │   └── LoginThrottled     too many failed logins for a name or address (retry_after)
     ├── SchemaError          a step produced (or was given) a batch without the record schema
     ├── ResumeError          a run directory does not match the pipeline being resumed
     ├── RunCheckFailed       a finished run failed a health check (check, value, limit); files are written
@@ -24,6 +25,7 @@ Errors with structured fields rebuild themselves from those fields when unpickle
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -80,6 +82,17 @@ class AnswerConflict(AnswerRejected):
 
     def _init_args(self) -> tuple[Any, ...]:
         return (str(self), self.stored)
+
+
+class LoginThrottled(BackendError):
+    """Too many failed logins for this user name or client address; `retry_after` is in whole seconds."""
+
+    def __init__(self, wait: float):
+        self.retry_after = max(1, math.ceil(wait))
+        super().__init__(f"too many failed logins for this account or address; try again in {self.retry_after} s")
+
+    def _init_args(self) -> tuple[Any, ...]:
+        return (self.retry_after,)
 
 
 class SchemaError(CurateError):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 
-from curate.errors import BackendError
+from curate.errors import LoginThrottled
 
 USER_FREE = 5  # failures per user name before it is locked
 # per client address: higher, because a whole office may share one address, and above the 40 worker
@@ -25,14 +25,6 @@ ADDR_FREE = 50
 BASE_DELAY = 2.0
 MAX_DELAY = 900.0
 FORGET_SECONDS = 3600.0
-
-
-class LoginThrottled(BackendError):
-    """Too many failed logins for this user name or client address; `retry_after` is in whole seconds."""
-
-    def __init__(self, wait: float):
-        self.retry_after = max(1, math.ceil(wait))
-        super().__init__(f"too many failed logins for this account or address; try again in {self.retry_after} s")
 
 
 def lock_seconds(failures: int, free: int) -> float:
