@@ -52,3 +52,58 @@ def test_every_registering_module_is_in_the_catalog():
     registering = {".".join(p.relative_to(CURATE.parent).with_suffix("").parts) for p in CURATE.rglob("*.py")
                    if pattern.search(p.read_text(encoding="utf-8"))}
     assert registering - set(MODULES) == set(), "add these to curate/catalog.py MODULES"
+
+
+def test_no_module_over_400_lines():
+    long = {str(p.relative_to(CURATE)): n for p in CURATE.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
+    assert long == {}, "split these modules (house style: under ~400 lines, one job each)"
+
+
+def _module_imports(root: Path, package: str) -> dict[str, set[str]]:
+    """Module name → the package's modules it imports at module level (not inside functions)."""
+    import ast
+
+    mods = {}
+    for p in root.rglob("*.py"):
+        parts = list(p.relative_to(root.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        mods[".".join(parts)] = p
+    graph: dict[str, set[str]] = {}
+    for name, p in mods.items():
+        deps = set()
+        for node in ast.parse(p.read_text(encoding="utf-8")).body:  # top level only
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            deps |= {t for t in targets if t in mods and t != name and t.startswith(package)}
+        graph[name] = deps
+    return graph
+
+
+@pytest.mark.parametrize("package", ["curate", "annotation_ui"])
+def test_no_import_circle(package):
+    graph = _module_imports(CURATE.parent / package, package)
+    # a package's __init__ re-exporting its children is not a circle; skip edges child → own parent package
+    for name, deps in graph.items():
+        graph[name] = {d for d in deps if not name.startswith(d + ".")}
+    seen, stack, cycles = set(), [], []
+
+    def visit(n):
+        if n in stack:
+            cycles.append(stack[stack.index(n):] + [n])
+            return
+        if n in seen:
+            return
+        seen.add(n)
+        stack.append(n)
+        for d in sorted(graph.get(n, ())):
+            visit(d)
+        stack.pop()
+
+    for n in sorted(graph):
+        visit(n)
+    assert cycles == [], " ; ".join(" → ".join(c) for c in cycles[:5])
