@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-extra.txt 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,7 +23,10 @@ install: $(STAMP)
 demo: install
 	HF_HUB_OFFLINE=1 $(BIN)/curate run pipelines/demo.yaml --overwrite
 
-test: install
+lint: install
+	$(BIN)/ruff check curate annotation_ui tests benchmarks
+
+test: lint
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 bench: install

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import secrets
 import uuid
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -15,14 +15,24 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from annotation_ui.admin import add_admin_routes
 from annotation_ui.pages import HERE, SECURITY_HEADERS, page
-from annotation_ui.security import (LOGIN_COOKIE, SESSION_COOKIE, LoginRequired, PasswordChangeRequired,
-                                    check_csrf, client_addr, cookie_args, current_user, is_secure, member_of,
-                                    parse_proxies, session_user, store_of)
+from annotation_ui.security import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    LoginRequired,
+    PasswordChangeRequired,
+    check_csrf,
+    client_addr,
+    cookie_args,
+    current_user,
+    is_secure,
+    member_of,
+    parse_proxies,
+    session_user,
+    store_of,
+)
 from curate.annotate.auth import same
 from curate.annotate.sqlite_store import SQLiteStore
-from curate.errors import AnswerConflict, AnswerRejected
-from curate.errors import LoginThrottled
-from curate.errors import ConfigError
+from curate.errors import AnswerConflict, AnswerRejected, ConfigError, LoginThrottled
 
 HSTS = "max-age=31536000"
 MAX_ITEM_ID = 2**63 - 1  # SQLite's largest integer; a larger id would overflow in the driver

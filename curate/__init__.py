@@ -13,8 +13,21 @@ Public API (``tests/test_api.py`` checks this list is complete and importable)::
 from curate import schema
 from curate.config import PipelineConfig, load_pipeline
 from curate.context import RunContext
-from curate.errors import (AnswerConflict, AnswerRejected, BackendError, ConfigError, CurateError, InputError,
-                           Interrupted, LoginThrottled, MissingDependency, RecordError, ResumeError, RunCheckFailed, SchemaError)
+from curate.errors import (
+                           AnswerConflict,
+                           AnswerRejected,
+                           BackendError,
+                           ConfigError,
+                           CurateError,
+                           InputError,
+                           Interrupted,
+                           LoginThrottled,
+                           MissingDependency,
+                           RecordError,
+                           ResumeError,
+                           RunCheckFailed,
+                           SchemaError,
+)
 from curate.io.reader import Reader
 from curate.io.writers import read_records
 from curate.pipeline import Pipeline

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass
@@ -29,7 +30,7 @@ class RunContext:
         self._resources.clear()
 
     @classmethod
-    def for_dir(cls, run_dir: str | Path, **kw: Any) -> "RunContext":
+    def for_dir(cls, run_dir: str | Path, **kw: Any) -> RunContext:
         run_dir = Path(run_dir)
         cache = Path(kw.pop("cache_dir", None) or run_dir / "cache")
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,9 @@ every step's ``after_run`` hook with the final stats.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import polars as pl
 
@@ -40,13 +41,13 @@ class Pipeline:
         _unique_labels(self.steps)
 
     @classmethod
-    def from_config(cls, cfg: PipelineConfig) -> "Pipeline":
+    def from_config(cls, cfg: PipelineConfig) -> Pipeline:
         built = [STEPS.get(s.step)(s.options) for s in cfg.steps]
         return cls(cfg.input, built, cfg.output, name=cfg.name, batch_size=cfg.batch_size, seed=cfg.seed,
                    cache_dir=cfg.cache_dir, engine=cfg.engine, config=cfg, checks=cfg.checks)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "Pipeline":
+    def from_yaml(cls, path: str | Path) -> Pipeline:
         return cls.from_config(load_pipeline(path))
 
     def digest(self) -> str:

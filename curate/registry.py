@@ -15,7 +15,8 @@ validation alone (for config models that check options when the pipeline is load
 from __future__ import annotations
 
 import difflib
-from typing import Any, Callable, Generic, Mapping, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -31,7 +32,7 @@ class Registry(Generic[T]):
 
     def register(self, name: str | None = None) -> Callable[[T], T]:
         def deco(obj: T) -> T:
-            key = name or getattr(obj, "name")
+            key = name or obj.name
             if key in self._items and self._items[key] is not obj:
                 raise ConfigError(f"two {self.what}s are registered as '{key}'")
             self._items[key] = obj

@@ -7,8 +7,9 @@ exactly; derived figures (rates, agreement) are computed from them by ``Step.sum
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 
 @dataclass
@@ -55,7 +56,7 @@ class StepStats:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "StepStats":
+    def from_dict(cls, d: dict) -> StepStats:
         return cls(
             name=d["name"], records_in=d.get("records_in", 0), records_out=d.get("records_out", 0),
             seconds=d.get("seconds", 0.0), dropped=Counter(d.get("dropped", {})),

@@ -32,8 +32,9 @@ The step's ``label`` is its one name in a run; ``stats.name`` follows it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict

@@ -10,9 +10,7 @@ import httpx
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from tests.helpers.annotate import pairs
 
-from curate.testing.argilla_standin import serve_argilla
 from curate.annotate.argilla_store import ArgillaStore, render_prompt, suggestion_of
 from curate.annotate.steps import HumanVotes, RouteToHumans
 from curate.annotate.store import StoreConfig, label_of
@@ -21,7 +19,9 @@ from curate.errors import BackendError, ConfigError
 from curate.io.writers import read_records, write_frame
 from curate.pipeline import Pipeline
 from curate.schema import add_votes
+from curate.testing.argilla_standin import serve_argilla
 from curate.vote.ensemble import Ensemble
+from tests.helpers.annotate import pairs
 
 pytest.importorskip("argilla")
 KEY = "owner.test-key"

@@ -5,15 +5,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from tests.helpers.annotate import PASSWORD, pairs, seeded_store
 
 from curate.annotate import auth
 from curate.annotate.sqlite_store import SQLiteStore
-from curate.errors import AnswerConflict, AnswerRejected
 from curate.annotate.sqlite_throttle import ADDR_FREE, BASE_DELAY, USER_FREE
-from curate.errors import LoginThrottled
 from curate.annotate.store import a_is_for, label_of, open_store
-from curate.errors import ConfigError
+from curate.errors import AnswerConflict, AnswerRejected, ConfigError, LoginThrottled
+from tests.helpers.annotate import PASSWORD, pairs, seeded_store
 
 
 @pytest.mark.parametrize("choice,a_is,label", [

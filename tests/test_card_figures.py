@@ -3,8 +3,6 @@ dedup stats, a count listed once, one number format, named figure tables, the sh
 
 from __future__ import annotations
 
-import polars as pl
-
 from curate import Pipeline
 from curate.card.data_figures import vote_figures
 from curate.card.render import _num

@@ -7,10 +7,10 @@ import json
 import datasets
 import polars as pl
 import pytest
-from tests.helpers.export import curated_records
 
 from curate.errors import ConfigError
 from curate.export import LAYOUTS, export_dataset, from_layout, to_layout
+from tests.helpers.export import curated_records
 
 RECORDS = curated_records(60)
 BY_ID = {r["id"]: r for r in RECORDS.iter_rows(named=True)}

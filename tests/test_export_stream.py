@@ -7,13 +7,13 @@ import json
 import datasets
 import polars as pl
 import pytest
-from tests.helpers.export import curated_records
 
 from curate.export.layouts import to_layout
 from curate.export.split import assign_splits
 from curate.export.step import Export
 from curate.export.writer import export_dataset, export_stream
 from curate.schema import prompt_text_expr
+from tests.helpers.export import curated_records
 
 # 600 records (20 copies of 60 with distinct ids, so shared prompts and clusters span many batches)
 RECORDS = pl.concat([curated_records(60).with_columns(pl.col("id") + f"-{k}") for k in range(10)])

@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.helpers.export import curated_records
 
 from curate.errors import BackendError, ConfigError
 from curate.export import export_dataset, push_to_hub
 from curate.export.hub import IGNORE
 from curate.testing.hub_standin import serve_standin
+from tests.helpers.export import curated_records
 
 TOKEN = "hf_standin_secret_123"
 

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from tests.helpers.judge import FAKE, ctx_with_llm, tag_script
 from curate.judge.pairwise import PairwiseJudge
 from curate.judge.swap import combine
 from curate.llm.fake import FakeLLM
 from curate.testing import make_pairs
+from tests.helpers.judge import FAKE, ctx_with_llm, tag_script
 
 # Hand-worked: confidence 0.3. "ab" shows (A=chosen, B=rejected), "ba" shows (A=rejected, B=chosen).
 #   row ab        ba              chosen wins?   outcome         p_chosen

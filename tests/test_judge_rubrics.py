@@ -5,12 +5,12 @@ import json
 
 import pytest
 
-from tests.helpers.judge import FAKE, ctx_with_llm, tag_script
 from curate.judge.rating import RateResponses
 from curate.judge.rubric_judge import RubricJudge
 from curate.judge.rubrics import ExtractRubrics
 from curate.llm.fake import FakeLLM
 from curate.schema import frame, make_candidate, make_pair
+from tests.helpers.judge import FAKE, ctx_with_llm, tag_script
 
 RUBRICS = {
     "thing 0": '{"task_category": "howto", "must": ["Gives a correct answer"], '

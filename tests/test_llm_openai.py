@@ -9,8 +9,8 @@ from curate.llm.base import ChatRequest, GenParams
 from curate.llm.cache import CachedLLM
 from curate.llm.config import LLMConfig, build_llm
 from curate.llm.openai import OpenAILLM, retry_after_seconds
-from curate.testing.llm_server import TestServer
 from curate.testing import FakeLLM
+from curate.testing.llm_server import TestServer
 from tests.helpers.llm import echo
 
 

@@ -11,8 +11,8 @@ import time
 
 import polars as pl
 
-from curate.testing.llm_server import TestServer
 from curate.testing import FakeLLM
+from curate.testing.llm_server import TestServer
 from tests.helpers.llm import echo, write_prompts
 
 PIPELINE = """

@@ -8,8 +8,8 @@ import pytest
 from curate.context import RunContext
 from curate.rm.model import RewardModel
 from curate.rm.score import RMScore, sigmoid
-from curate.testing.tiny_rm import build_tiny_rm
 from curate.schema import frame, make_candidate, make_pair
+from curate.testing.tiny_rm import build_tiny_rm
 
 CORPUS = ["how do I bake bread", "mix flour water and yeast then bake it", "I will not help with that",
           "what is the capital of France", "Paris is the capital", "no idea sorry", "tell me a joke",

@@ -5,8 +5,18 @@ import json
 
 from curate.judge.pairwise import PairwiseJudge
 from curate.judge.rubric_judge import RubricJudge
-from curate.schema import (SCHEMAS, VOTE_KINDS, RecordKind, VoteKind, append_provenance, dumps, frame, kind_of,
-                           make_candidate, make_pair)
+from curate.schema import (
+    SCHEMAS,
+    VOTE_KINDS,
+    RecordKind,
+    VoteKind,
+    append_provenance,
+    dumps,
+    frame,
+    kind_of,
+    make_candidate,
+    make_pair,
+)
 
 
 def test_vote_kinds_are_the_ones_the_labelers_write():

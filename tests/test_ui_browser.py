@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.helpers.annotate import PASSWORD, ROOT, live_server, seeded_store
 
 from curate.annotate.sqlite_throttle import USER_FREE
+from tests.helpers.annotate import PASSWORD, ROOT, live_server, seeded_store
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

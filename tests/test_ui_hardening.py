@@ -7,12 +7,12 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from tests.helpers.annotate import PASSWORD, form_login, seeded_store
 from fastapi.testclient import TestClient
 
 from annotation_ui.app import create_app
 from curate.annotate import sqlite_throttle
 from curate.annotate.sqlite_throttle import USER_FREE
+from tests.helpers.annotate import PASSWORD, form_login, seeded_store
 
 HEADERS = ("content-security-policy", "x-frame-options", "x-content-type-options", "referrer-policy")
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from tests.helpers.annotate import PASSWORD, free_port, seeded_store, start_server
 
 from annotation_ui.loadclient import start
+from tests.helpers.annotate import PASSWORD, free_port, seeded_store, start_server
 
 pytestmark = pytest.mark.slow
 

@@ -4,11 +4,11 @@ credentials, and without the CSRF token; sessions are HttpOnly + SameSite cookie
 from __future__ import annotations
 
 import pytest
-from tests.helpers.annotate import PASSWORD, csrf_in, form_login, seeded_store
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from annotation_ui.app import create_app
+from tests.helpers.annotate import PASSWORD, csrf_in, form_login, seeded_store
 
 PUBLIC = {("GET", "/login"), ("POST", "/login")}  # the login page itself; /static holds only CSS and JS
 PARAMS = {"task": "t1", "name": "ann1"}

@@ -8,6 +8,6 @@
 
 from __future__ import annotations
 
-from curate.annotate.store import Answer, AnnotationStore, Item, open_store
+from curate.annotate.store import AnnotationStore, Answer, Item, open_store
 
 __all__ = ["AnnotationStore", "Answer", "Item", "open_store"]

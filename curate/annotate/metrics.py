@@ -8,8 +8,9 @@ kappa when at least two annotators labelled it (the variable-raters form of Flei
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from itertools import combinations
-from typing import Any, Iterable
+from typing import Any
 
 CATEGORIES = ("chosen", "rejected", "tie")
 

@@ -13,16 +13,16 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from curate.annotate.sqlite_throttle import ThrottleMixin
 from curate.annotate.sqlite_users import NAME_CHARS, UsersMixin
-from curate.annotate.store import (CHOICES, AnnotationStore, Answer, Item, a_is_for, label_of,
-                                   model_votes_of)
+from curate.annotate.store import CHOICES, AnnotationStore, Answer, Item, a_is_for, label_of, model_votes_of
 from curate.errors import AnswerConflict, AnswerRejected, BackendError, ConfigError
 from curate.registry import STORES
 from curate.schema import dumps

@@ -13,7 +13,6 @@ lockout does not tell which names exist.
 
 from __future__ import annotations
 
-import math
 import time
 
 from curate.errors import LoginThrottled

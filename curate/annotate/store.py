@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -113,7 +114,7 @@ class AnnotationStore(ABC):
     def close(self) -> None:
         """Release connections."""
 
-    def __enter__(self) -> "AnnotationStore":
+    def __enter__(self) -> AnnotationStore:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -146,11 +147,11 @@ class StoreConfig(BaseModel):
         return out
 
     @model_validator(mode="after")
-    def _options_fit_backend(self) -> "StoreConfig":
+    def _options_fit_backend(self) -> StoreConfig:
         check_options(STORES, self.backend, self.options, "store")
         return self
 
-    def open(self) -> "AnnotationStore":
+    def open(self) -> AnnotationStore:
         return open_store(self.backend, **self.options)
 
 

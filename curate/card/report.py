@@ -15,8 +15,8 @@ change here; everything else is still listed per step.
 from __future__ import annotations
 
 import hashlib
-import re
 import json
+import re
 from pathlib import Path
 from typing import Any
 

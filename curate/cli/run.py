@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import click
 
 from curate.config import load_pipeline

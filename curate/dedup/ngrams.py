@@ -9,7 +9,7 @@ shorter ones are left to the embedding test, since a 3-word phrase occurs everyw
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 

@@ -11,7 +11,13 @@ import polars as pl
 from pydantic import Field
 
 from curate.context import RunContext
-from curate.dedup.bookkeeping import add_dup_count, cluster_counts, count_new_clusters, dedup_summary, with_cluster_counts
+from curate.dedup.bookkeeping import (
+    add_dup_count,
+    cluster_counts,
+    count_new_clusters,
+    dedup_summary,
+    with_cluster_counts,
+)
 from curate.dedup.cluster import assign_chunk
 from curate.dedup.resolve import resolve_kept_ids
 from curate.dedup.rule import rank_order

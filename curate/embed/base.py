@@ -8,7 +8,8 @@ beside ``model`` and ``batch_size``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, Sequence
+from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 from pydantic import BaseModel

@@ -27,7 +27,7 @@ class EmbedConfig(BaseModel):
                                     "max_seq_length (sentence_transformers), dim (hashing)")
 
     @model_validator(mode="after")
-    def _options_fit_backend(self) -> "EmbedConfig":
+    def _options_fit_backend(self) -> EmbedConfig:
         check_options(EMBEDDERS, self.backend, self.options, "embedder.options")
         return self
 

@@ -27,7 +27,7 @@ pairs without ``p_chosen`` get 0 (no margin), since a null would break the train
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import polars as pl
 

@@ -12,8 +12,8 @@ to the split furthest below its target share, so every source is split in the as
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from hashlib import blake2b
-from typing import Callable, Iterable
 
 import numpy as np
 import polars as pl

@@ -10,8 +10,8 @@ result depends only on the order of the data (the same input gives the same set)
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -89,7 +89,7 @@ class RubricSet:
         (directory / "rubric_texts.json").write_text(json.dumps(seen, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
-    def load(cls, directory: Path) -> "RubricSet":
+    def load(cls, directory: Path) -> RubricSet:
         data = json.loads((directory / "rubrics.json").read_text(encoding="utf-8"))
         s = cls(data["threshold"])
         s.rubrics = data["rubrics"]

@@ -23,8 +23,8 @@ from curate.embed.config import EmbedConfig, build_embedder
 from curate.judge.options import LLMCallOptions
 from curate.judge.parse import parse_rubric
 from curate.judge.prompts import PromptTemplate
-from curate.judge.schemas import rubric_schema
 from curate.judge.rubric_set import RubricSet
+from curate.judge.schemas import rubric_schema
 from curate.llm.base import ChatRequest
 from curate.llm.config import build_llm
 from curate.registry import STEPS

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from curate.judge.parse import A, B, TIE
+from curate.judge.parse import TIE, A, B
 
 CONSISTENT_OUTCOMES = ("consistent", "consistent_tie")
 INCONSISTENT_OUTCOMES = ("position_flip", "tie_vs_win")

@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
@@ -96,7 +97,7 @@ class LLM(ABC):
         return out
 
     @classmethod
-    def from_config(cls, cfg: Any, opts: BaseModel) -> "LLM":
+    def from_config(cls, cfg: Any, opts: BaseModel) -> LLM:
         """Build from an LLMConfig and its validated ``options``; backends that use more of the
         config (a server URL, an API key) override this."""
         return cls(model=cfg.model or cfg.backend, **opts.model_dump())

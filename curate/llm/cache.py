@@ -24,8 +24,8 @@ import sqlite3
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from curate.llm.base import LLM, ChatRequest, Completion, OnResult, request_key
 

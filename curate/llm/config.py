@@ -31,7 +31,7 @@ class LLMConfig(BaseModel):
                                     "backend's Options model (e.g. curate.llm.llamacpp.LlamaCppOptions)")
 
     @model_validator(mode="after")
-    def _options_fit_backend(self) -> "LLMConfig":
+    def _options_fit_backend(self) -> LLMConfig:
         # checked when the pipeline is loaded, so a typo fails before any model is loaded
         check_options(LLMS, self.backend, self.options, "llm.options")
         return self

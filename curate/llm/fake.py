@@ -11,7 +11,7 @@ A reply that is an Exception instance becomes a failed Completion with that erro
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,7 +46,7 @@ class FakeLLM(LLM):
         self.calls: list[ChatRequest] = []
 
     @classmethod
-    def from_config(cls, cfg, opts: FakeOptions) -> "FakeLLM":
+    def from_config(cls, cfg, opts: FakeOptions) -> FakeLLM:
         return cls(model=cfg.model or "fake", **opts.model_dump())
 
     def _reply(self, req: ChatRequest) -> Reply:

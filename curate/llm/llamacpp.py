@@ -116,7 +116,7 @@ class LlamaCppLLM(LLM):
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, cfg, opts: LlamaCppOptions) -> "LlamaCppLLM":
+    def from_config(cls, cfg, opts: LlamaCppOptions) -> LlamaCppLLM:
         return cls(cfg.model, **opts.model_dump())
 
     def _load(self):

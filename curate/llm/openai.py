@@ -86,7 +86,7 @@ class OpenAILLM(LLM):
         return f"OpenAILLM(model={self.model!r}, base_url={self.base_url!r})"
 
     @classmethod
-    def from_config(cls, cfg, opts: OpenAIOptions) -> "OpenAILLM":
+    def from_config(cls, cfg, opts: OpenAIOptions) -> OpenAILLM:
         api_key = None
         if cfg.api_key_env:
             api_key = os.environ.get(cfg.api_key_env)

@@ -73,7 +73,7 @@ class VLLM(LLM):
         self._engine = None
 
     @classmethod
-    def from_config(cls, cfg, opts: VLLMOptions) -> "VLLM":
+    def from_config(cls, cfg, opts: VLLMOptions) -> VLLM:
         if not cfg.model:
             raise ConfigError("llm.model is required for the vllm backend (a Hugging Face id or local path)")
         return cls(cfg.model, **opts.model_dump(exclude_none=True))

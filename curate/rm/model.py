@@ -10,7 +10,8 @@ changes a score: the model reads the last non-pad token (decoder RMs) or uses th
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

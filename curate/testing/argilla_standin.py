@@ -33,8 +33,9 @@ records, the annotator queue (``/me/datasets/{id}/records``).
 
 # no `from __future__ import annotations`: FastAPI resolves the handlers' annotations at runtime
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from curate.testing.argilla_state import ArgillaState, Problem, now_iso
 from curate.testing.localserver import ThreadedServer

@@ -29,9 +29,9 @@ import contextlib
 import hashlib
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from curate.testing.localserver import ThreadedServer
 

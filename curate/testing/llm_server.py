@@ -21,7 +21,7 @@ import random
 import threading
 import time
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 from curate.llm.base import LLM, ChatRequest, GenParams, request_key
 from curate.testing.localserver import ThreadedServer, free_port
@@ -114,7 +114,7 @@ class TestServer:
             return self.llm.generate([req])[0]
 
     # ------------------------------------------------------------ lifecycle
-    def start(self) -> "TestServer":
+    def start(self) -> TestServer:
         self._server = ThreadedServer(self.app(), self.port, "test server", access_log=False,
                                       timeout_keep_alive=30).start()
         return self
@@ -123,7 +123,7 @@ class TestServer:
         if self._server is not None:
             self._server.stop()
 
-    def __enter__(self) -> "TestServer":
+    def __enter__(self) -> TestServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

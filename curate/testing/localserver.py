@@ -30,7 +30,7 @@ class ThreadedServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 30.0) -> "ThreadedServer":
+    def start(self, timeout_s: float = 30.0) -> ThreadedServer:
         uvicorn = require("uvicorn", "ui", f"the {self.name}")
         self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, **self.options))
         self._thread = threading.Thread(target=self._server.run, daemon=True, name=self.name)
@@ -52,7 +52,7 @@ class ThreadedServer:
             self._thread.join(timeout=10)
             self._server = None
 
-    def __enter__(self) -> "ThreadedServer":
+    def __enter__(self) -> ThreadedServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

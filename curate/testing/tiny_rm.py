@@ -4,8 +4,8 @@ and benchmarks of the RM scorer without downloading anything. Its rewards are de
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 CHAT_TEMPLATE = "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} <end> {% endfor %}"
 ROLE_TOKENS = "<user> <assistant> <system> <tool> <end>"
