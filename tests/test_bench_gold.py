@@ -85,9 +85,9 @@ def test_voting_steps_come_from_the_pipeline_yaml():
     specs = g.voting_steps(g.PIPELINE)
     names = [n for n, _ in specs]
     assert names == ["embed_bt_voter", "ensemble"]
-    assert dict(specs)["ensemble"]["flip_below"] == 0.2  # as configured in clean_preferences.yaml
+    assert dict(specs)["ensemble"]["policy"] == "soft"  # as configured in clean_preferences.yaml
     steps = g.build_steps(specs, {"ensemble": {"route": False}})
-    assert steps[1].options.route is False and steps[1].options.flip_below == 0.2
+    assert steps[1].options.route is False and steps[1].options.policy == "soft"
 
 
 def test_shared_data_env_override(monkeypatch, tmp_path):
@@ -118,7 +118,10 @@ def test_false_positives_pipeline_is_the_yaml_voting_part(tmp_path):
                                            "subset": "S"}]), tmp_path / "p.jsonl")
     cfg = load_pipeline(fp.pipeline_file(pairs, tmp_path / "run", g.PIPELINE))
     assert [s.step for s in cfg.steps] == ["embed_bt_voter", "ensemble"]
-    assert cfg.steps[1].options["route_strength"] == 0.1 and cfg.input.format == "mapping"
+    assert cfg.steps[1].options["policy"] == "soft" and cfg.input.format == "mapping"
+    gold = {"path": "g.jsonl", "target_precision": 0.9}
+    cfg = load_pipeline(fp.pipeline_file(pairs, tmp_path / "run2", g.PIPELINE, {"gold": gold}))
+    assert cfg.steps[1].options["gold"] == gold and "gold" not in cfg.steps[0].options
 
 
 def test_curation_effect_inject_flips_labels_and_tracks_orientation():
