@@ -130,6 +130,9 @@ def test_false_positives_pipeline_is_the_yaml_voting_part(tmp_path):
     cfg = load_pipeline(fp.pipeline_file(pairs, tmp_path / "run", g.PIPELINE))
     assert [s.step for s in cfg.steps] == ["embed_bt_voter", "ensemble"]
     assert cfg.steps[1].options == _yaml_step("ensemble") and cfg.input.format == "mapping"
+    gold = {"path": "g.jsonl", "target_precision": 0.9}
+    cfg = load_pipeline(fp.pipeline_file(pairs, tmp_path / "run2", g.PIPELINE, {"gold": gold}))
+    assert cfg.steps[1].options["gold"] == gold and "gold" not in cfg.steps[0].options
 
 
 def test_curation_effect_inject_flips_labels_and_tracks_orientation():

@@ -54,10 +54,10 @@ def test_views_of_one_embedding_count_as_one_witness():
     assert vm.families == ["embed:minilm"] * 4 + ["judge"]
     fam = vm.by_family()
     assert fam.voters == ["embed:minilm", "judge"] and fam.p[0] == pytest.approx([0.1, 0.9])
-    separate = Ensemble(families=False)
+    separate = Ensemble(policy="hard", families=False)
     assert separate(df).height == 0  # 4 against 1: mean logit → p 0.21, dropped as leaning against
     assert separate.stats.counts["decision.drop.leans_against"] == 2
-    pooled = Ensemble()(df)
+    pooled = Ensemble(policy="hard")(df)
     assert pooled["p_chosen"][0] == pytest.approx(0.5) and pooled["n_families"][0] == 2
     assert pooled["n_voters"][0] == 5
 

@@ -49,7 +49,7 @@ def test_voter_in_a_pipeline_finds_the_wrong_labels(tmp_path):
                                      C=10.0),
                         # four views of one embedding are one family; counted as independent here on
                         # purpose, to check the votes themselves (the family default is tested below)
-                        EnsembleDS(families=False)],
+                        EnsembleDS(policy="hard", families=False)],
                  output={"dir": str(tmp_path / "run")})
     stats = p.run()
     out = read_records(tmp_path / "run" / "data")
@@ -113,6 +113,7 @@ steps:
     folds: 4
     C: 10
   - step: ensemble
+    policy: hard
     flip_below: 0.3
     flip_min_voters: 1   # the three seeds are one family (one embedding): one witness
 output: {{dir: "{tmp_path / 'run'}"}}

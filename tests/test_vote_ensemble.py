@@ -70,7 +70,7 @@ def test_weighted_log_odds_by_hand(hand):
 
 
 def test_ensemble_decisions_by_hand(hand):
-    step = Ensemble()
+    step = Ensemble(policy="hard")
     out = step(hand)
     kept = {r["name"]: r for r in out.iter_rows(named=True)}
     for name, (_, (decision, reason, p, agree, s)) in HAND.items():
@@ -94,7 +94,7 @@ def test_ensemble_decisions_by_hand(hand):
 
 
 def test_flip_swaps_texts_votes_and_logs_provenance(hand):
-    out = Ensemble()(hand)
+    out = Ensemble(policy="hard")(hand)
     b = out.filter(pl.col("name") == "B").row(0, named=True)
     assert b["chosen"] == "second answer B" and b["rejected"] == "first answer B"
     cast = [v for v in b["votes"] if v["p_chosen"] is not None]  # the helper adds h's empty vote
@@ -106,8 +106,8 @@ def test_flip_swaps_texts_votes_and_logs_provenance(hand):
 
 
 def test_rerun_is_stable_and_human_votes_resolve_routes(hand):
-    first = Ensemble()(hand)
-    again = Ensemble()(first)
+    first = Ensemble(policy="hard")(hand)
+    again = Ensemble(policy="hard")(first)
     # every pair that survived keeps its place; flipped ones now read as consensus for, still flipped
     a = {r["name"]: r for r in again.iter_rows(named=True)}
     f = {r["name"]: r for r in first.iter_rows(named=True)}
@@ -118,22 +118,22 @@ def test_rerun_is_stable_and_human_votes_resolve_routes(hand):
     routed = again.filter(pl.col("decision") == "route").sort("name")
     assert routed["name"].to_list() == ["C", "D"]
     voted = add_votes(routed, "h", "human", [1.0, 0.0])
-    third = {r["name"]: r for r in Ensemble()(voted).iter_rows(named=True)}
+    third = {r["name"]: r for r in Ensemble(policy="hard")(voted).iter_rows(named=True)}
     assert (third["C"]["decision"], third["C"]["decision_reason"]) == ("keep", "consensus_for")
     assert third["D"]["decision"] == "flip" and third["D"]["flipped"]
 
 
 def test_flip_back_when_new_votes_contradict_a_flip(hand):
-    b = Ensemble()(hand).filter(pl.col("name") == "B")
+    b = Ensemble(policy="hard")(hand).filter(pl.col("name") == "B")
     # a human strongly disagrees with the flip: the pair goes back to its original orientation
-    back = Ensemble(human_weight=10.0)(add_votes(b, "h", "human", [0.0])).row(0, named=True)
+    back = Ensemble(policy="hard", human_weight=10.0)(add_votes(b, "h", "human", [0.0])).row(0, named=True)
     assert back["decision"] == "flip" and back["flipped"] is False
     assert back["chosen"] == "first answer B"
     assert [e["event"] for e in json.loads(back["provenance"])] == ["flip", "flip"]
 
 
 def test_route_false_drops_instead(hand):
-    step = Ensemble(route=False)
+    step = Ensemble(policy="hard", route=False)
     out = step(hand)
     assert "route" not in out["decision"].to_list()
     assert step.stats.dropped["route_voters_disagree"] == 1

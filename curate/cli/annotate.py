@@ -149,6 +149,10 @@ def pull(data: str, task: str, out: str, reaggregate: bool, db: str, backend: st
     c = step.stats.counts
     click.echo(f"{c['human_votes']} human votes on {c['pairs_done'] + c['pairs_waiting']} routed pairs; "
                f"{c['pairs_waiting']} still waiting, {c['skips']} skips. Wrote {out}")
+    acc = step.stats.figures.get("audit", {}).get("label_accuracy")
+    if acc:  # the random audit slice of a budgeted route: an unbiased precision estimate
+        click.echo(f"random audit: {acc['estimate']:.1%} of {acc['pairs']} output labels confirmed "
+                   f"(95% bounds {acc['lower95']:.1%}-{acc['upper95']:.1%})")
 
 
 @annotate.command("metrics")

@@ -47,8 +47,11 @@ OUTPUTS = ("p_chosen", "agreement", "strength", "strength_std", "n_voters", "n_f
 class EnsembleOptions(DecisionOptions):
     families: bool = Field(True, description="pool each vote family (same model / embedding) into one "
                            "witness before aggregating; false counts every voter as independent")
-    policy: Literal["hard", "soft"] = Field("hard", description="hard: configured thresholds (or gold's); "
-                                            "soft: flip/drop only where gold calibrates it, write `margin`")
+    # soft by default: without gold, the hard thresholds flipped or dropped 27% (mixed into HH) / 15%
+    # (alone) of LLMBar's correct pairs (benchmarks/false_positives.py); soft flips/drops none of them
+    policy: Literal["hard", "soft"] = Field("soft", description="soft (default): flip/drop only where gold "
+                                            "calibrates it, route or keep the rest, write `margin`; hard: "
+                                            "the configured thresholds (or gold's)")
     gold: GoldOptions | None = Field(None, description="verified pairs to calibrate flip/drop thresholds on")
     margin_cap: float = Field(5.0, gt=0, description="soft policy: largest `margin` (logits) written")
 
