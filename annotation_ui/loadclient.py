@@ -72,8 +72,9 @@ def _annotate(url: str, name: str, password: str, task: str, answers: int, resul
                     result.errors.append(f"{name}: no item left after {i} answers")
                 return
             body = {"item_id": item["item_id"], "answer_id": str(uuid.uuid4()), "choice": CHOICES[i % 5]}
-            resp = _retry(lambda: c.post(f"/api/tasks/{task}/answers", json=body,
-                                         headers={"X-CSRF-Token": token}), result)
+            # body bound now: _retry calls the lambda (maybe several times) within this iteration
+            resp = _retry(lambda body=body: c.post(f"/api/tasks/{task}/answers", json=body,
+                                                   headers={"X-CSRF-Token": token}), result)
             if resp.status_code != 200:
                 with result.lock:
                     result.errors.append(f"{name}: {resp.status_code} {resp.text[:200]}")
@@ -83,7 +84,9 @@ def _annotate(url: str, name: str, password: str, task: str, answers: int, resul
                 result.duplicates += int(resp.json()["duplicate"])
 
 
-def start(url: str, names: list[str], password: str, task: str, per_user: int) -> tuple[list[threading.Thread], LoadResult]:
+def start(
+    url: str, names: list[str], password: str, task: str, per_user: int
+) -> tuple[list[threading.Thread], LoadResult]:
     result = LoadResult()
     threads = [threading.Thread(target=annotator, args=(url, n, password, task, per_user, result), daemon=True)
                for n in names]
@@ -102,7 +105,8 @@ def start_server(db: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "CURATE_ANNOTATE_DB": str(db), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "annotation_ui.app:app_from_env", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-proxy-headers"], cwd=Path(__file__).resolve().parents[1], env=env)
+         "--port", str(port), "--log-level", "warning", "--no-proxy-headers"],
+        cwd=Path(__file__).resolve().parents[1], env=env)
     for _ in range(300):  # up to ~30 s on a busy 2-core machine
         try:
             if httpx.get(f"http://127.0.0.1:{port}/login", timeout=1).status_code == 200:

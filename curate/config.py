@@ -70,7 +70,8 @@ class PipelineConfig(_Model):
     batch_size: int = Field(1000, ge=1)
     seed: int = 0
     engine: Literal["local", "ray"] = "local"
-    cache_dir: str | None = Field(None, description="LLM/embedding cache (default: $CURATE_CACHE_DIR or ~/.cache/curate)")
+    cache_dir: str | None = Field(
+        None, description="LLM/embedding cache (default: $CURATE_CACHE_DIR or ~/.cache/curate)")
     checks: RunChecks = Field(default_factory=RunChecks, description="health checks of the finished run")
 
     @field_validator("steps", mode="before")

@@ -61,8 +61,8 @@ def test_card_of_a_deduped_run_where_the_shorter_answer_wins(tmp_path):
 def test_card_says_what_happened_to_unanswered_routed_pairs(tmp_path):
     from curate.card.render import render_card
 
-    report = {"overview": {"records_out": 3}, "provenance": {"pipeline": "t", "versions": {}}, "funnel": [], "drops": [],
-              "topics": {}, "dedup": [], "data": {}, "step_figures": [],
+    report = {"overview": {"records_out": 3}, "provenance": {"pipeline": "t", "versions": {}},
+              "funnel": [], "drops": [], "topics": {}, "dedup": [], "data": {}, "step_figures": [],
               "export": {"layout": "trl", "splits": {"train": 1, "test": 1, "routed": 1}, "fractions": {"train": 0.5},
                          "grouped_by": ["prompt"], "seed": 0, "stratify": "source", "renamed_ids": 2,
                          "routed": {"mode": "own_split", "unresolved": 1, "excluded": 0}}}

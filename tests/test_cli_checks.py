@@ -53,13 +53,16 @@ def _write(tmp_path, text):
 
 
 @pytest.mark.parametrize("text,needle", [
-    ("input:\n  path: x.jsonl\n  format: hhh\noutput: {dir: o}\n", "p.yaml:3: input.format: unknown input format 'hhh'"),
-    ("input:\n  path: x.jsonl\n  format: mapping\noutput: {dir: o}\n", "p.yaml:3: input.columns: format 'mapping' needs"),
+    ("input:\n  path: x.jsonl\n  format: hhh\noutput: {dir: o}\n",
+     "p.yaml:3: input.format: unknown input format 'hhh'"),
+    ("input:\n  path: x.jsonl\n  format: mapping\noutput: {dir: o}\n",
+     "p.yaml:3: input.columns: format 'mapping' needs"),
     ("input:\n  path: x.jsonl\n  format: mapping\n  columns: {prompt: q, chosen: c}\noutput: {dir: o}\n",
      "p.yaml:4: input.columns: format 'mapping' needs the source column for rejected"),
     ("input: {path: x.jsonl, format: hh}\nsteps:\n  - step: drop_identical\n  - step: route_to_humans\n    task: t\n"
      "output: {dir: o}\n", "p.yaml:4: steps.1 (route_to_humans) reads column(s) decision"),
-    ("input: {path: x.jsonl, format: hh}\nsteps:\n  - step: rubric_judge\n  - step: extract_rubrics\noutput: {dir: o}\n",
+    ("input: {path: x.jsonl, format: hh}\nsteps:\n  - step: rubric_judge\n  - step: extract_rubrics\n"
+     "output: {dir: o}\n",
      "p.yaml:3: steps.0 (rubric_judge) reads column(s) rubric"),
 ])
 def test_validate_checks_format_mapping_and_step_inputs(tmp_path, text, needle):
@@ -98,8 +101,9 @@ def test_inspect_export_folder_and_run_quarantine(tmp_path):
     assert r.exit_code == 0 and "chosen: assistant:" in r.output
 
     data = tmp_path / "d.jsonl"
-    data.write_text("".join(json.dumps({"prompt": f"q{i}", "chosen": f"yes {i}", "rejected": "no"}) + "\n"
-                            for i in range(5)) + "{broken\n" + json.dumps({"prompt": "q", "chosen": "same", "rejected": "same"}) + "\n")
+    good = "".join(json.dumps({"prompt": f"q{i}", "chosen": f"yes {i}", "rejected": "no"}) + "\n" for i in range(5))
+    same = json.dumps({"prompt": "q", "chosen": "same", "rejected": "same"}) + "\n"
+    data.write_text(good + "{broken\n" + same)
     r = CliRunner().invoke(cli, ["inspect", str(data), "--json"])
     assert json.loads(r.output)["quarantined_by_reason"] == {"invalid_json": 1, "identical_responses": 1}
     pipe = _write(tmp_path, f"input: {{path: {data}}}\noutput: {{dir: {tmp_path / 'run'}}}\n")

@@ -36,10 +36,14 @@ def _write(tmp_path, text):
 
 
 @pytest.mark.parametrize("text,needle", [
-    ("name: t\ninput:\n  path: x\nsteps:\n  - step: drop_identicl\noutput:\n  dir: o\n", "p.yaml:5: steps.0: unknown step 'drop_identicl'. Did you mean 'drop_identical'"),
-    ("name: t\ninput:\n  path: x\n  colour: red\noutput:\n  dir: o\n", "p.yaml:4: input.colour: Extra inputs are not permitted"),
-    ("name: t\ninput:\n  path: x\nsteps:\n  - step: length_filter\n    max_response_chars: lots\noutput:\n  dir: o\n", "p.yaml:6: steps.0.max_response_chars"),
-    ("name: t\ninput:\n  path: x\nsteps:\n  - step: length_filter\n    maxx: 3\noutput:\n  dir: o\n", "p.yaml:6: steps.0.maxx: Extra inputs"),
+    ("name: t\ninput:\n  path: x\nsteps:\n  - step: drop_identicl\noutput:\n  dir: o\n",
+     "p.yaml:5: steps.0: unknown step 'drop_identicl'. Did you mean 'drop_identical'"),
+    ("name: t\ninput:\n  path: x\n  colour: red\noutput:\n  dir: o\n",
+     "p.yaml:4: input.colour: Extra inputs are not permitted"),
+    ("name: t\ninput:\n  path: x\nsteps:\n  - step: length_filter\n    max_response_chars: lots\n"
+     "output:\n  dir: o\n", "p.yaml:6: steps.0.max_response_chars"),
+    ("name: t\ninput:\n  path: x\nsteps:\n  - step: length_filter\n    maxx: 3\noutput:\n  dir: o\n",
+     "p.yaml:6: steps.0.maxx: Extra inputs"),
     ("name: t\ninput: [1\n", "p.yaml:3: not valid YAML"),
     ("name: t\noutput:\n  dir: o\n", "input: Field required"),
 ])

@@ -45,8 +45,8 @@ def test_duplicates_in_one_batch_are_called_once(tmp_path):
 
 def test_failures_are_recorded_and_retried_next_run(tmp_path):
     state = {"fail": True}
-    fake = FakeLLM(responses=lambda r: RuntimeError("server down") if state["fail"] and r.messages[-1]["content"] == "q1"
-                   else echo(r))
+    fake = FakeLLM(responses=lambda r: RuntimeError("server down")
+                   if state["fail"] and r.messages[-1]["content"] == "q1" else echo(r))
     llm = CachedLLM(fake, tmp_path / "c.sqlite")
     out = llm.generate(reqs(3))
     assert out[1].error == "RuntimeError: server down" and out[0].ok and out[2].ok

@@ -21,7 +21,8 @@ def smol():
 
 
 def ask(text: str, seed: int = 1, temperature: float = 0.7) -> ChatRequest:
-    return ChatRequest([{"role": "user", "content": text}], GenParams(temperature=temperature, max_tokens=12, seed=seed))
+    return ChatRequest([{"role": "user", "content": text}],
+                       GenParams(temperature=temperature, max_tokens=12, seed=seed))
 
 
 @pytest.mark.slow

@@ -68,7 +68,8 @@ def test_sigint_then_resume_repeats_no_finished_call(tmp_path):
         assert p2.returncode == 0, log2
 
         # every call that had finished before the kill was served exactly once over both runs
-        assert all(srv.served[k] == 1 for k in done_before), {k: srv.served[k] for k in done_before if srv.served[k] != 1}
+        twice = {k: srv.served[k] for k in done_before if srv.served[k] != 1}
+        assert all(srv.served[k] == 1 for k in done_before), twice
         assert len(srv.served) == 80 and finished_keys(cache) == set(srv.served)
     df = pl.read_parquet(sorted((out / "data").glob("part-*.parquet")))
     assert df.height == 40 and df["responses"].list.len().to_list() == [2] * 40

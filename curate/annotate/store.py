@@ -111,7 +111,7 @@ class AnnotationStore(ABC):
     def progress(self, task: str) -> dict[str, Any]:
         """Counts: items, answers, items complete (non-skip answers >= overlap), answers per annotator."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: a store without connections keeps this no-op
         """Release connections."""
 
     def __enter__(self) -> AnnotationStore:
@@ -132,7 +132,8 @@ class StoreConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     backend: str = Field("sqlite", description="registered store name: sqlite or argilla")
-    options: dict[str, Any] = Field(default_factory=dict, description="the store's options (or give them beside backend)")
+    options: dict[str, Any] = Field(default_factory=dict,
+                                    description="the store's options (or give them beside backend)")
 
     @model_validator(mode="before")
     @classmethod

@@ -88,7 +88,8 @@ def render_card(report: dict, plots: dict[str, str], license: str = "other", pre
     title = pretty_name or report["provenance"].get("pipeline") or "Preference dataset"
     layout = (report.get("export") or {}).get("layout")
     text = env.get_template(Path(template or TEMPLATE).name).render(
-        r=report, plots=plots, title=title, description=description or _description(report), license=license, license_note=license_note, repo_id=repo_id,
+        r=report, plots=plots, title=title, description=description or _description(report),
+        license=license, license_note=license_note, repo_id=repo_id,
         layout_doc=LAYOUT_DOCS.get(layout, ""),
         front_matter=front_matter(report, license, title, language or ["en"]))
     # the template's control blocks leave runs of blank lines; Markdown needs at most one

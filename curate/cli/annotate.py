@@ -15,7 +15,8 @@ DB_HELP = "SQLite store file (the built-in backend)"
 def _store_options(f):
     f = click.option("--workspace", default=None, help="argilla: workspace")(f)
     f = click.option("--api-url", default=None, help="argilla: server URL (default $ARGILLA_API_URL)")(f)
-    f = click.option("--store", "backend", default="sqlite", show_default=True, help="store backend: sqlite or argilla")(f)
+    f = click.option("--store", "backend", default="sqlite", show_default=True,
+                     help="store backend: sqlite or argilla")(f)
     f = click.option("--db", default="annotate.db", show_default=True, help=DB_HELP)(f)
     return f
 
@@ -100,7 +101,8 @@ def users(db: str) -> None:
 @click.argument("data")
 @click.option("--task", required=True, help="task name (created if absent)")
 @click.option("--overlap", type=int, default=1, show_default=True, help="annotators per pair")
-@click.option("--guidelines", "guidelines_file", type=click.Path(exists=True, dir_okay=False), help="guidelines text file")
+@click.option("--guidelines", "guidelines_file", type=click.Path(exists=True, dir_okay=False),
+              help="guidelines text file")
 @click.option("--criterion", "criteria", multiple=True, help="a rubric criterion annotators can tick (repeatable)")
 @click.option("--all", "push_all", is_flag=True, help="push every pair, not only decision == route")
 @_store_options

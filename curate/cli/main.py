@@ -14,7 +14,9 @@ import click
 from curate.errors import ConfigError, CurateError, InputError, Interrupted
 
 # modules that add commands to the group; a new command module gets a line here
-COMMAND_MODULES = ["curate.cli.run", "curate.cli.steps", "curate.cli.inspect", "curate.cli.annotate", "curate.cli.export"]
+COMMAND_MODULES = [
+    "curate.cli.run", "curate.cli.steps", "curate.cli.inspect", "curate.cli.annotate", "curate.cli.export",
+]
 
 
 class CurateGroup(click.Group):

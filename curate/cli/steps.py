@@ -88,7 +88,8 @@ def steps(name: str | None, as_json: bool, formats_only: bool) -> None:
         formats_only = True
     fmts = [describe_format(FORMATS.get(name))] if name and formats_only else \
         [describe_format(c) for _, c in FORMATS.items()]
-    descs = [] if formats_only else [c.describe() for c in ([STEPS.get(name)] if name else [c for _, c in STEPS.items()])]
+    descs = [] if formats_only else \
+        [c.describe() for c in ([STEPS.get(name)] if name else [c for _, c in STEPS.items()])]
     if as_json:
         click.echo(json.dumps(fmts if formats_only else descs, indent=2, default=str))
         return

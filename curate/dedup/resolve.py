@@ -52,7 +52,8 @@ def resolve_kept_ids(run_dir: str | Path) -> int:
     if not final:
         return 0
     changed = 0
-    remap = pl.DataFrame({"id": list(final), "_final_": list(final.values())}, schema={"id": pl.Utf8, "_final_": pl.Utf8})
+    remap = pl.DataFrame({"id": list(final), "_final_": list(final.values())},
+                         schema={"id": pl.Utf8, "_final_": pl.Utf8})
     for f in files:
         df = pl.read_parquet(f)
         if "kept_id" not in df.columns:

@@ -40,5 +40,5 @@ class Embedder(ABC):
     def _embed(self, texts: list[str]) -> np.ndarray:
         """Raw vectors, shape (len(texts), dim)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: only embedders holding a model or server override it
         pass

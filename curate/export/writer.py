@@ -224,7 +224,8 @@ def check_routed(routed: str, fractions: dict[str, float]) -> Routed:
 def export_dataset(records: pl.DataFrame, out: str | Path, layout: str = "trl",
                    fractions: dict[str, float] | None = None, seed: int = 0, shard_mb: float = 256.0,
                    stratify: str | None = "source", by_cluster: bool = True, arrow: bool = True,
-                   overwrite: bool = False, source_digest: str | None = None, routed: Routed = "own_split") -> ExportInfo:
+                   overwrite: bool = False, source_digest: str | None = None,
+                   routed: Routed = "own_split") -> ExportInfo:
     """Split `records` (curate's pair schema), convert them to `layout` and write the folder above.
 
     A thin wrapper over export_stream for a frame already in memory."""

@@ -128,7 +128,10 @@ class FaissIndex(VectorIndex):
         if self.hnsw_at is not None and self.kind != "hnsw" and grown >= max(self.hnsw_at, self.ivf_threshold):
             self._switch_to_hnsw(vecs)
         elif self.kind == "flat" and self.target != "flat" and grown >= self.ivf_threshold:
-            self._switch_to_hnsw(vecs) if self.target == "hnsw" and not self.bounded_lists else self._switch_to_ivf(vecs)
+            if self.target == "hnsw" and not self.bounded_lists:
+                self._switch_to_hnsw(vecs)
+            else:
+                self._switch_to_ivf(vecs)
         elif self.kind in ("ivf", "ivfpq") and self.auto_nlist and grown >= self.REGROW * max(self.trained_on, 1):
             self._switch_to_ivf(vecs)  # amortised: the vectors re-added add up to a third of N
         else:

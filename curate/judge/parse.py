@@ -143,7 +143,7 @@ def parse_ratings(text: str | None, aspects: list[str], scale: int) -> tuple[dic
             if name and r is not None:
                 found[name] = r
     if not found:
-        for key, name in wanted.items():
+        for _, name in wanted.items():
             words = r"[\s_\-]*".join(re.escape(w) for w in re.split(r"[\s_\-]+", name))
             m = re.search(rf"(?i:{words})\W{{0,6}}(-?\d+(?:\.\d+)?)", text)
             if m:

@@ -106,5 +106,5 @@ class LLM(ABC):
     def _generate(self, requests: list[ChatRequest]) -> list[Completion]:
         """Return one Completion per request, in order."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: only backends holding a client or model override it
         pass

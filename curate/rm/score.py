@@ -26,7 +26,8 @@ class RMOptions(Options):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="auto: bfloat16 on GPU, float32 on CPU")
     voter: str | None = Field(None, description="voter id in the votes column (default: rm:<model name>)")
-    trust_remote_code: bool = Field(False, description="allow model code from the model folder (only for RMs you trust)")
+    trust_remote_code: bool = Field(
+        False, description="allow model code from the model folder (only for RMs you trust)")
 
 
 def sigmoid(x: float) -> float:

@@ -31,10 +31,11 @@ FAULTS = ("500", "429", "timeout", "garbage")
 
 def _params(body: dict) -> GenParams:
     stop = body.get("stop") or ()
+    wants_json = (body.get("response_format") or {}).get("type") == "json_object"
     return GenParams(temperature=float(body.get("temperature", 0.7)), max_tokens=int(body.get("max_tokens") or 512),
                      top_p=float(body.get("top_p", 1.0)), seed=body.get("seed"),
                      stop=tuple([stop] if isinstance(stop, str) else stop),
-                     response_format="json" if (body.get("response_format") or {}).get("type") == "json_object" else None)
+                     response_format="json" if wants_json else None)
 
 
 class TestServer:
@@ -87,7 +88,8 @@ class TestServer:
             if fault in ("500", "429"):
                 self.outcomes[fault] += 1
                 headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
-                return JSONResponse({"error": {"message": f"injected {fault}"}}, status_code=int(fault), headers=headers)
+                return JSONResponse({"error": {"message": f"injected {fault}"}}, status_code=int(fault),
+                                    headers=headers)
             if fault == "garbage":
                 self.outcomes["garbage"] += 1
                 return PlainTextResponse("<html>upstream exploded", status_code=200)
