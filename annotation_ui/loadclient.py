@@ -59,12 +59,29 @@ def annotator(url: str, name: str, password: str, task: str, answers: int, resul
             result.errors.append(f"{name}: {e}")
 
 
+def _login(c: httpx.Client, name: str, password: str, result: LoadResult, patience: float = 120.0) -> str:
+    """Log in and return the session's CSRF token. The whole exchange is repeated when it does not end
+    in a session (the server died between the form and the post, so the form's token is stale)."""
+    deadline = time.monotonic() + patience
+    while True:
+        page = _retry(lambda: c.get("/login"), result)
+        found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        if found:
+            form = {"username": name, "password": password, "csrf": found.group(1)}
+            _retry(lambda: c.post("/login", data=form), result)  # noqa: B023  (called within this turn)
+            me = _retry(lambda: c.get("/api/me"), result)
+            if me.status_code == 200 and "csrf" in me.json():
+                return me.json()["csrf"]
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"could not log in for {patience:.0f} s (last status {page.status_code})")
+        with result.lock:
+            result.retries += 1
+        time.sleep(0.2)
+
+
 def _annotate(url: str, name: str, password: str, task: str, answers: int, result: LoadResult) -> None:
     with httpx.Client(base_url=url, timeout=10) as c:
-        page = _retry(lambda: c.get("/login"), result)
-        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-        _retry(lambda: c.post("/login", data={"username": name, "password": password, "csrf": csrf}), result)
-        token = _retry(lambda: c.get("/api/me"), result).json()["csrf"]
+        token = _login(c, name, password, result)
         for i in range(answers):
             item = _retry(lambda: c.get(f"/api/tasks/{task}/next"), result).json()["item"]
             if item is None:
