@@ -243,7 +243,9 @@ class EnsembleDS(_EnsembleBase):
 
     Full pass: fit on every vote of the stage (one column per family), then process batch by batch.
     Reads and writes as ``ensemble``; figures add each family's estimated accuracy and the estimated
-    share of correct labels (``label_prior``). A family at chance gets weight zero.
+    share of correct labels (``label_prior``), the worst pairwise ``dependence`` gap and the ``fallback``
+    to equal weights when the families are not independent (see ``curate.vote.aggregate``). A family
+    at chance or below gets weight zero.
     """
 
     name = "ensemble_ds"
@@ -260,7 +262,10 @@ class EnsembleDS(_EnsembleBase):
         self.model.fit(vm)
         self.voters = vm.voters
         self.stats.figures.update(voter_accuracy={v: round(a, 4) for v, a in self.model.accuracy.items()},
-                                  label_prior=round(self.model.prior, 4), em_iterations=self.model.iterations)
+                                  label_prior=round(self.model.prior, 4), em_iterations=self.model.iterations,
+                                  dependence=round(self.model.dependence, 4), fallback=self.model.fallback)
+        if self.model.fallback:
+            log.warning("step %s: %s", self.label, self.model.fallback)
 
     def own_posterior(self, vm: VoteMatrix) -> np.ndarray:
         return self.model.posterior(vm)
