@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from curate.vote.aggregate import DawidSkene
+from curate.vote.calibrate import fit_logistic_weights, gold_model
 from curate.vote.matrix import VoteMatrix
 
 H = 0.5
@@ -54,3 +55,37 @@ def test_dawid_skene_never_inverts_a_voter_without_gold():
     assert ds.accuracy["b"] == pytest.approx(0.8, abs=0.04)
     assert ds.accuracy["d"] == 0.5
     assert ds.dependence < ds.max_dependence
+
+
+# Learned gold weights, on gold pairs whose label is right (every other pair mirrored). Families:
+#   a (right 70%) and a_copy (the same votes: one model asked twice), b (right 80%), c (right 25%:
+#   confidently wrong). Accuracy log-odds count a twice (2 × logit 0.7 = 1.69 > logit 0.8 = 1.39), so a
+#   outvotes the better b; the logistic fit splits a's weight over its copies, puts b above both
+#   together, and gives c a negative weight (gold shows it is wrong, so its vote counts the other way).
+def _gold_families(n: int, seed: int) -> tuple[VoteMatrix, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    gold_side = np.arange(n) % 2 == 0  # True: chosen is the gold answer
+    a, b, c = (np.where(rng.random(n) < acc, gold_side, ~gold_side) for acc in (0.7, 0.8, 0.25))
+    p = np.stack([np.where(s, 0.9, 0.1) for s in (a, a, b, c)], axis=1)
+    return VoteMatrix(["a", "a_copy", "b", "c"], ["llm_judge"] * 4, p, p.copy(), None), gold_side
+
+
+def _cols(vm: VoteMatrix, names: list[str]) -> VoteMatrix:
+    j = [vm.voters.index(v) for v in names]
+    return VoteMatrix(names, [vm.kinds[k] for k in j], vm.p[:, j], vm.margin[:, j], None)
+
+
+def test_logistic_gold_weights_split_copies_and_beat_the_best_family():
+    vm, right = _gold_families(1000, seed=0)
+    w = fit_logistic_weights(vm, right)
+    assert w["a"] == pytest.approx(w["a_copy"]) and w["a"] + w["a_copy"] < w["b"] and w["c"] < 0
+    held_out, truth = _gold_families(1000, seed=1)  # fresh pairs: nothing was fitted on them
+
+    def accuracy(kind: str, names: list[str]) -> float:
+        model = gold_model(_cols(vm, names), right, kind=kind)
+        return float(((model.posterior(_cols(held_out, names)) > 0.5) == truth).mean())
+
+    best_single = float(((held_out.p[:, 2] > 0.5) == truth).mean())  # b
+    assert accuracy("logistic", ["a", "a_copy", "b", "c"]) > best_single
+    # a and its copy outvote b under accuracy weights (≈ a alone, 0.70); the logistic fit follows b (≈ 0.80)
+    assert accuracy("accuracy", ["a", "a_copy", "b"]) < 0.75 < accuracy("logistic", ["a", "a_copy", "b"])
