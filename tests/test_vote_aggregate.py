@@ -41,6 +41,10 @@ def test_dawid_skene_does_not_amplify_a_fooled_majority():
     gold_side = np.where(mirror, 0, 1)
     right = (ds.posterior(vm) > 0.5) == gold_side
     assert right[:20].all() and not right[20:40].any() and right[40:].all()  # = the majority vote, 40 of 60
+    # dependent voters are pooled by the mean: a 4-to-2 pair is a third as sure as one voter, not 2 voters' worth
+    a = next(iter(ds.accuracy.values()))
+    z = np.log(ds.posterior(vm)[21] / (1 - ds.posterior(vm)[21])) - np.log(ds.prior / (1 - ds.prior))
+    assert abs(z) == pytest.approx(np.log(a / (1 - a)) * 2 / 6)
 
 
 def test_dawid_skene_never_inverts_a_voter_without_gold():

@@ -20,8 +20,9 @@
   3. conditional independence, the model's one assumption, is checked on its own fit: for each pair of
      voters the observed agreement rate vs ``a_i a_j + (1-a_i)(1-a_j)``. When the worst gap exceeds
      ``max_dependence`` (two blocs that agree within and not across) the accuracies are unidentified
-     and every voter gets the same accuracy (their mean): the posterior is the majority vote, and
-     ``fallback`` says why.
+     and every voter gets the same accuracy (their mean), pooled by the mean instead of the sum: the
+     side is the majority vote's and the confidence that of one average voter, not of n independent
+     ones (which they are not); ``fallback`` says why.
 """
 
 from __future__ import annotations
@@ -128,5 +129,7 @@ class DawidSkene:
     def posterior(self, vm: VoteMatrix) -> np.ndarray:
         y, voted = self._sides(vm)
         w = self.weights(vm)
-        z = logit(np.array(self.prior)) + np.where(voted, (2 * y - 1) * w, 0.0).sum(axis=1)
-        return sigmoid(z)
+        z = np.where(voted, (2 * y - 1) * w, 0.0).sum(axis=1)
+        if self.fallback:  # dependent voters: mean, not sum (see the module docstring)
+            z = z / np.maximum(voted.sum(axis=1), 1)
+        return sigmoid(logit(np.array(self.prior)) + z)

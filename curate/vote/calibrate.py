@@ -15,6 +15,10 @@ says how good each decision would be:
   ``target_precision`` wins; when no threshold does (too little gold, or voters not good enough) that
   decision is switched off and the pairs it would have taken are routed or kept (reason ``uncalibrated``).
 
+The posterior itself can be learned on gold too (``learn_weights``): ``weights: logistic`` fits an L2
+logistic regression of "label right" on the families' logits (``fit_logistic_weights``, ``LogisticGold``),
+``weights: accuracy`` counts each family's share right (Dawid–Skene's posterior with gold accuracies).
+
 ``Calibration.figures()`` is what lands in stats: per decision the estimate, its 95% interval and the
 number of gold pairs behind it; per family its accuracy on gold; and a reliability table of p.
 """
