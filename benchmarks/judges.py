@@ -7,11 +7,14 @@
 2. Table 1, per voter: accuracy against gold (mean over both orders, a parse failure counts wrong;
    the authors' own figure from statistics.json beside it), agreement of curate's parse with the
    authors', vote accuracy (p > ½ right, p = ½ or none counts ½), position consistency, parse failures.
-3. Table 2, by subset: the best single voter (chosen out-of-fold: 5 folds grouped by prompt), a
-   plain majority vote, curate's ``ensemble`` (equal weights; and weights fitted out-of-fold as the
-   log-odds of each voter's accuracy on the other folds) and ``ensemble_ds`` (fitted on the votes
-   alone, no gold), each run as a real step on the frame of votes. Accuracy as in Table 1, plus the
-   share of gold pairs each ensemble would flip and drop or route with its default thresholds.
+3. Table 2, by subset: the best single voter (chosen out-of-fold: 5 folds grouped by prompt), plain
+   majority votes (of voters, and of families = judges), curate's ``ensemble`` (equal weights; family
+   weights fitted out-of-fold on the other folds' gold, as the log-odds of accuracy, or by curate's
+   L2 logistic regression ``fit_logistic_weights``) and ``ensemble_ds`` (fitted on the votes alone,
+   no gold), each run as a real step on the frame of votes. Accuracy as in Table 1, scored on a seeded
+   mirrored copy (half the pairs shown the other way round, so the label, which is gold, cannot help
+   an aggregator that trusts it); flipped / dropped-or-routed = what each step does to the correct
+   labels in the gold orientation with its default thresholds.
 """
 
 from __future__ import annotations
@@ -100,7 +103,8 @@ def both_ways(make, frame: pl.DataFrame, seed: int) -> tuple[np.ndarray, list[st
     return vote_accuracy(p), d
 
 
-def oof_weights(fam: VoteMatrix, correct: np.ndarray, folds: np.ndarray, frame: pl.DataFrame, seed: int):
+def oof_weights(fam: VoteMatrix, correct: np.ndarray, folds: np.ndarray, frame: pl.DataFrame, seed: int,
+                C: float = 1.0):
     """Family weights fitted on 4 prompt-grouped folds, the Ensemble step run on the fifth; returns
     (accuracy, decisions) per kind: log-odds of family accuracy, and L2 logistic regression."""
     out = {}
@@ -110,7 +114,7 @@ def oof_weights(fam: VoteMatrix, correct: np.ndarray, folds: np.ndarray, frame: 
             test = folds == f
             train = VoteMatrix(fam.voters, fam.kinds, fam.p[~test], fam.margin[~test], fam.families)
             if kind == "logistic":
-                w, pool = fit_logistic_weights(train, np.ones(train.rows, bool)), "sum"  # every label is gold
+                w, pool = fit_logistic_weights(train, np.ones(train.rows, bool), C), "sum"  # every label is gold
             else:
                 w, pool = {v: float(max(logit(a), 0.0)) for v, a in zip(fam.voters, correct[~test].mean(axis=0))}, "mean"
             a, d = both_ways(lambda: Ensemble(weights=w, pool=pool, route=True), frame.filter(pl.Series(test)), seed)
@@ -126,7 +130,8 @@ def majority(p: np.ndarray) -> np.ndarray:
     return np.where(sign > 0, 1.0, np.where(sign < 0, 0.0, 0.5))
 
 
-def ensembles(frame: pl.DataFrame, voters: list[str], folds: np.ndarray, seed: int = 0) -> dict[str, tuple]:
+def ensembles(frame: pl.DataFrame, voters: list[str], folds: np.ndarray, seed: int = 0,
+              C: float = 1.0) -> dict[str, tuple]:
     keep = pl.element().struct.field("voter").is_in(voters)
     frame = frame.with_columns(pl.col("votes").list.eval(pl.element().filter(keep)))
     vm = VoteMatrix.from_frame(frame, voters)
@@ -136,7 +141,7 @@ def ensembles(frame: pl.DataFrame, voters: list[str], folds: np.ndarray, seed: i
     for f in np.unique(folds):
         test = folds == f
         best[test] = correct[test, int(np.argmax(correct[~test].mean(axis=0)))]
-    fitted = oof_weights(fam, vote_accuracy(fam.p), folds, frame, seed)
+    fitted = oof_weights(fam, vote_accuracy(fam.p), folds, frame, seed, C)
     return {"best single voter (out-of-fold)": (best, None),
             f"majority vote ({len(vm.voters)} voters)": (majority(vm.p), None),
             f"majority vote ({len(fam.voters)} families)": (majority(fam.p), None),
@@ -175,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", nargs="*", default=None, help="default: every pairwise method")
     ap.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK_METHODS)}")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--C", type=float, default=1.0, help="logistic weights: inverse L2 strength (gold.C's default)")
     args = ap.parse_args(argv)
     data = g.shared_data(args.data)
     if not (data / "llmbar").is_dir():
@@ -188,10 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     subsets = np.array([r["subset"] for r in rows])
     folds = g.prompt_folds([r["input"] for r in rows], 5, args.seed)
     voters = [r["voter"] for r in table]
-    print_table2(f"all {len(voters)} voters", ensembles(frame, voters, folds, args.seed), subsets)
+    print_table2(f"all {len(voters)} voters", ensembles(frame, voters, folds, args.seed, args.C), subsets)
     vanilla = [r["voter"] for r in table if r["method"] == "Vanilla"]
     if 1 < len(vanilla) < len(voters):
-        print_table2(f"one voter per judge (Vanilla, {len(vanilla)} voters)", ensembles(frame, vanilla, folds, args.seed), subsets)
+        print_table2(f"one voter per judge (Vanilla, {len(vanilla)} voters)", ensembles(frame, vanilla, folds, args.seed, args.C), subsets)
     print(f"\n{time.perf_counter() - t0:.1f} s")
     return 0
 
