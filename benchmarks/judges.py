@@ -28,10 +28,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _gold as g  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-import _gold as g  # noqa: E402
 from curate.judge.stored import StoredJudge  # noqa: E402
 from curate.vote.calibrate import fit_logistic_weights  # noqa: E402
 from curate.vote.decide import flip_pairs  # noqa: E402
@@ -116,8 +116,10 @@ def oof_weights(fam: VoteMatrix, correct: np.ndarray, folds: np.ndarray, frame: 
             if kind == "logistic":
                 w, pool = fit_logistic_weights(train, np.ones(train.rows, bool), C), "sum"  # every label is gold
             else:
-                w, pool = {v: float(max(logit(a), 0.0)) for v, a in zip(fam.voters, correct[~test].mean(axis=0))}, "mean"
-            a, d = both_ways(lambda: Ensemble(weights=w, pool=pool, route=True), frame.filter(pl.Series(test)), seed)
+                acc_f = correct[~test].mean(axis=0)
+                w, pool = {v: float(max(logit(a), 0.0)) for v, a in zip(fam.voters, acc_f)}, "mean"
+            a, d = both_ways(lambda w=w, pool=pool: Ensemble(weights=w, pool=pool, route=True),
+                             frame.filter(pl.Series(test)), seed)
             acc[test] = a
             for i, x in zip(np.flatnonzero(test), d):
                 dec[i] = x
@@ -197,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     print_table2(f"all {len(voters)} voters", ensembles(frame, voters, folds, args.seed, args.C), subsets)
     vanilla = [r["voter"] for r in table if r["method"] == "Vanilla"]
     if 1 < len(vanilla) < len(voters):
-        print_table2(f"one voter per judge (Vanilla, {len(vanilla)} voters)", ensembles(frame, vanilla, folds, args.seed, args.C), subsets)
+        print_table2(f"one voter per judge (Vanilla, {len(vanilla)} voters)",
+                     ensembles(frame, vanilla, folds, args.seed, args.C), subsets)
     print(f"\n{time.perf_counter() - t0:.1f} s")
     return 0
 

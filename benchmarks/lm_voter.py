@@ -24,10 +24,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _gold as g  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-import _gold as g  # noqa: E402
 from curate.io.reader import Reader  # noqa: E402
 from curate.vote.lm_likelihood import LMLikelihoodVoter  # noqa: E402
 
@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         for sub in g.SUBSETS:
             sets[f"LLMBar {sub}"] = g.pair_frame(g.llmbar_pairs(g.load_llmbar(data, (sub,))[: args.llmbar]))
     if args.hh:
-        hh = next(Reader(str(data / "hh-rlhf-harmless-base-test.jsonl.gz"), batch_size=args.hh, limit=args.hh).batches())
-        sets["HH (label)"] = hh.frame
+        hh = data / "hh-rlhf-harmless-base-test.jsonl.gz"
+        sets["HH (label)"] = next(Reader(str(hh), batch_size=args.hh, limit=args.hh).batches()).frame
     print(f"| pairs | n | accuracy | caps (prompt / response tokens): {args.prompt_tokens} / {args.response_tokens} |")
     print("|---|---:|---:|---|")
     t0 = time.perf_counter()

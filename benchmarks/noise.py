@@ -92,7 +92,7 @@ def vote(noisy: pl.DataFrame, ctx: RunContext, args) -> tuple[pl.DataFrame, dict
         voter = EmbedBTVoter(feature_maps=args.feature_maps, seeds=args.seeds, folds=args.folds, C=args.C,
                              voter=name, embedder=emb)
         voter.setup(ctx)
-        voter.fit(lambda: iter([noisy]))
+        voter.fit(lambda df=noisy: iter([df]))
         noisy = voter(noisy)
         oof.update(voter.stats.figures["oof_accuracy"])
     return noisy, oof

@@ -94,7 +94,7 @@ class DawidSkene:
             prior = (q.sum() + self.smooth) / (len(q) + 2 * self.smooth)
             self.accuracy, self.prior = dict(zip(vm.voters, acc_new.tolist())), float(prior)
             q_new = self.posterior(vm)
-            done = np.max(np.abs(acc_new - acc), initial=0) < self.tol and np.max(np.abs(q_new - q), initial=0) < self.tol
+            done = max(np.max(np.abs(acc_new - acc), initial=0), np.max(np.abs(q_new - q), initial=0)) < self.tol
             acc, q = acc_new, q_new
             if done:
                 break
