@@ -7,11 +7,14 @@
 2. Table 1, per voter: accuracy against gold (mean over both orders, a parse failure counts wrong;
    the authors' own figure from statistics.json beside it), agreement of curate's parse with the
    authors', vote accuracy (p > ½ right, p = ½ or none counts ½), position consistency, parse failures.
-3. Table 2, by subset: the best single voter (chosen out-of-fold: 5 folds grouped by prompt), a
-   plain majority vote, curate's ``ensemble`` (equal weights; and weights fitted out-of-fold as the
-   log-odds of each voter's accuracy on the other folds) and ``ensemble_ds`` (fitted on the votes
-   alone, no gold), each run as a real step on the frame of votes. Accuracy as in Table 1, plus the
-   share of gold pairs each ensemble would flip and drop or route with its default thresholds.
+3. Table 2, by subset: the best single voter (chosen out-of-fold: 5 folds grouped by prompt), plain
+   majority votes (of voters, and of families = judges), curate's ``ensemble`` (equal weights; family
+   weights fitted out-of-fold on the other folds' gold, as the log-odds of accuracy, or by curate's
+   L2 logistic regression ``fit_logistic_weights``) and ``ensemble_ds`` (fitted on the votes alone,
+   no gold), each run as a real step on the frame of votes. Accuracy as in Table 1, scored on a seeded
+   mirrored copy (half the pairs shown the other way round, so the label, which is gold, cannot help
+   an aggregator that trusts it); flipped / dropped-or-routed = what each step does to the correct
+   labels in the gold orientation with its default thresholds.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _gold as g  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-import _gold as g  # noqa: E402
 from curate.judge.stored import StoredJudge  # noqa: E402
+from curate.vote.calibrate import fit_logistic_weights  # noqa: E402
+from curate.vote.decide import flip_pairs  # noqa: E402
 from curate.vote.ensemble import Ensemble, EnsembleDS  # noqa: E402
 from curate.vote.matrix import VoteMatrix, logit  # noqa: E402
 
@@ -82,33 +87,70 @@ def run_ensemble(step, frame: pl.DataFrame) -> tuple[np.ndarray, list[str]]:
     return p, out["decision"].fill_null("drop").to_list() if "decision" in out.columns else []
 
 
-def ensembles(frame: pl.DataFrame, voters: list[str], folds: np.ndarray) -> dict[str, tuple]:
+def mirrored(frame: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """Half the pairs (seeded) shown the other way round. Gold is LLMBar's label, so in the gold
+    orientation any aggregator that trusts the label (Dawid–Skene's label prior, a gold-fitted prior)
+    is scored on its own input; mirrored, the label says nothing and only the votes decide. The step
+    marks those rows `flipped`, which run_ensemble maps back to the gold orientation."""
+    mask = pl.Series(np.random.default_rng(seed + 11).random(frame.height) < 0.5)
+    return flip_pairs(frame, mask, "benchmark", "mirror")
+
+
+def both_ways(make, frame: pl.DataFrame, seed: int) -> tuple[np.ndarray, list[str]]:
+    """Accuracy from the mirrored frame, decisions (what happens to correct labels) from the gold one."""
+    p, _ = run_ensemble(make(), mirrored(frame, seed))
+    _, d = run_ensemble(make(), frame)
+    return vote_accuracy(p), d
+
+
+def oof_weights(fam: VoteMatrix, correct: np.ndarray, folds: np.ndarray, frame: pl.DataFrame, seed: int,
+                C: float = 1.0):
+    """Family weights fitted on 4 prompt-grouped folds, the Ensemble step run on the fifth; returns
+    (accuracy, decisions) per kind: log-odds of family accuracy, and L2 logistic regression."""
+    out = {}
+    for kind in ("accuracy", "logistic"):
+        acc, dec = np.zeros(frame.height), [""] * frame.height
+        for f in np.unique(folds):
+            test = folds == f
+            train = VoteMatrix(fam.voters, fam.kinds, fam.p[~test], fam.margin[~test], fam.families)
+            if kind == "logistic":
+                w, pool = fit_logistic_weights(train, np.ones(train.rows, bool), C), "sum"  # every label is gold
+            else:
+                acc_f = correct[~test].mean(axis=0)
+                w, pool = {v: float(max(logit(a), 0.0)) for v, a in zip(fam.voters, acc_f)}, "mean"
+            a, d = both_ways(lambda w=w, pool=pool: Ensemble(weights=w, pool=pool, route=True),
+                             frame.filter(pl.Series(test)), seed)
+            acc[test] = a
+            for i, x in zip(np.flatnonzero(test), d):
+                dec[i] = x
+        out[kind] = (acc, dec)
+    return out
+
+
+def majority(p: np.ndarray) -> np.ndarray:
+    sign = np.nansum(np.sign(np.nan_to_num(p - 0.5)), axis=1)
+    return np.where(sign > 0, 1.0, np.where(sign < 0, 0.0, 0.5))
+
+
+def ensembles(frame: pl.DataFrame, voters: list[str], folds: np.ndarray, seed: int = 0,
+              C: float = 1.0) -> dict[str, tuple]:
     keep = pl.element().struct.field("voter").is_in(voters)
     frame = frame.with_columns(pl.col("votes").list.eval(pl.element().filter(keep)))
     vm = VoteMatrix.from_frame(frame, voters)
-    votes = vm.p[:, [vm.voters.index(v) for v in voters]]
-    correct = vote_accuracy(votes)  # (pairs, voters)
+    fam = vm.by_family()
+    correct = vote_accuracy(vm.p)  # (pairs, voters)
     best = np.zeros(frame.height)
-    fitted_p = np.full(frame.height, np.nan)
-    fitted_d = [""] * frame.height
     for f in np.unique(folds):
         test = folds == f
-        acc = correct[~test].mean(axis=0)
-        best[test] = correct[test, int(np.argmax(acc))]
-        weights = {v: float(max(logit(a), 0.0)) for v, a in zip(voters, acc)}
-        p, d = run_ensemble(Ensemble(weights=weights, route=True), frame.filter(pl.Series(test)))
-        fitted_p[test] = p
-        for i, x in zip(np.flatnonzero(test), d):
-            fitted_d[i] = x
-    sign = np.nansum(np.sign(np.nan_to_num(votes - 0.5)), axis=1)
-    majority = np.where(sign > 0, 1.0, np.where(sign < 0, 0.0, 0.5))
-    out = {"best single voter (out-of-fold)": (best, None), "majority vote": (majority, None)}
-    p, d = run_ensemble(Ensemble(route=True), frame)
-    out["ensemble (equal weights)"] = (vote_accuracy(p), d)
-    out["ensemble (weights fitted out-of-fold)"] = (vote_accuracy(fitted_p), fitted_d)
-    p, d = run_ensemble(EnsembleDS(route=True), frame)
-    out["ensemble_ds"] = (vote_accuracy(p), d)
-    return out
+        best[test] = correct[test, int(np.argmax(correct[~test].mean(axis=0)))]
+    fitted = oof_weights(fam, vote_accuracy(fam.p), folds, frame, seed, C)
+    return {"best single voter (out-of-fold)": (best, None),
+            f"majority vote ({len(vm.voters)} voters)": (majority(vm.p), None),
+            f"majority vote ({len(fam.voters)} families)": (majority(fam.p), None),
+            "ensemble (equal weights)": both_ways(lambda: Ensemble(route=True), frame, seed),
+            "ensemble (accuracy weights, out-of-fold)": fitted["accuracy"],
+            "ensemble (logistic weights, out-of-fold)": fitted["logistic"],
+            "ensemble_ds": both_ways(lambda: EnsembleDS(route=True), frame, seed)}
 
 
 def print_table1(table: list[dict]) -> None:
@@ -140,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", nargs="*", default=None, help="default: every pairwise method")
     ap.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK_METHODS)}")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--C", type=float, default=1.0, help="logistic weights: inverse L2 strength (gold.C's default)")
     args = ap.parse_args(argv)
     data = g.shared_data(args.data)
     if not (data / "llmbar").is_dir():
@@ -153,10 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     subsets = np.array([r["subset"] for r in rows])
     folds = g.prompt_folds([r["input"] for r in rows], 5, args.seed)
     voters = [r["voter"] for r in table]
-    print_table2(f"all {len(voters)} voters", ensembles(frame, voters, folds), subsets)
+    print_table2(f"all {len(voters)} voters", ensembles(frame, voters, folds, args.seed, args.C), subsets)
     vanilla = [r["voter"] for r in table if r["method"] == "Vanilla"]
     if 1 < len(vanilla) < len(voters):
-        print_table2(f"one voter per judge (Vanilla, {len(vanilla)} voters)", ensembles(frame, vanilla, folds), subsets)
+        print_table2(f"one voter per judge (Vanilla, {len(vanilla)} voters)",
+                     ensembles(frame, vanilla, folds, args.seed, args.C), subsets)
     print(f"\n{time.perf_counter() - t0:.1f} s")
     return 0
 

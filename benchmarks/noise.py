@@ -84,11 +84,25 @@ def cleanlab_flags(p_first: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarr
 
 
 def vote(noisy: pl.DataFrame, ctx: RunContext, args) -> tuple[pl.DataFrame, dict]:
-    voter = EmbedBTVoter(feature_maps=args.feature_maps, seeds=args.seeds, folds=args.folds, C=args.C,
-                         voter="bt")
-    voter.setup(ctx)
-    voter.fit(lambda: iter([noisy]))
-    return voter(noisy), voter.stats.figures["oof_accuracy"]
+    """One embed_bt_voter step per embedding family: MiniLM (`bt`) and, with --lexical, the hashing
+    embedder (`lex`: bag of word n-grams, no model), whose errors are not MiniLM's."""
+    families = [("bt", {})] + ([("lex", {"backend": "hashing"})] if args.lexical else [])
+    oof = {}
+    for name, emb in families:
+        voter = EmbedBTVoter(feature_maps=args.feature_maps, seeds=args.seeds, folds=args.folds, C=args.C,
+                             voter=name, embedder=emb)
+        voter.setup(ctx)
+        voter.fit(lambda df=noisy: iter([df]))
+        noisy = voter(noisy)
+        oof.update(voter.stats.figures["oof_accuracy"])
+    return noisy, oof
+
+
+def precision_at_recall(score: np.ndarray, truth: np.ndarray, recall: float) -> tuple[float, int]:
+    """Precision of the top of the ranking (highest score first) cut where it first reaches `recall`."""
+    hits = np.cumsum(truth[np.argsort(-score, kind="stable")])
+    k = int(np.searchsorted(hits, recall * truth.sum() - 1e-9)) + 1
+    return float(hits[k - 1] / k), k
 
 
 def curate_round(noisy: pl.DataFrame, ctx: RunContext, args) -> tuple:
@@ -97,7 +111,7 @@ def curate_round(noisy: pl.DataFrame, ctx: RunContext, args) -> tuple:
     voted, oof = vote(noisy, ctx, args)
     ds = EnsembleDS(**args.decide)
     ds.fit(lambda: iter([voted]))
-    p_ds = ds.posterior(VoteMatrix.from_frame(voted))
+    p_ds = ds.posterior(ds.matrix(voted))  # one column per family, as the step decides
     decided = ds(voted)
     dropped = {r for d in ds.take_dropped() for r in d["_i"].to_list()}
     return decided, dropped, {"oof": oof, "prior": ds.model.prior}, p_ds, voted
@@ -116,8 +130,9 @@ def run_fold(rate: float, data: pl.DataFrame, train: np.ndarray, test: np.ndarra
     noisy, truth = inject(pool, rate, args.seed + 100 * fold)
     ids = pool["_i"].to_numpy()
     decided, dropped, info, p_ds, voted = curate_round(noisy, ctx, args)
-    vm = VoteMatrix.from_frame(voted)
-    p_mean = 1 / (1 + np.exp(-np.nanmean(vm.margin, axis=1)))  # the shared out-of-fold probability
+    vm = VoteMatrix.from_frame(voted).by_family()
+    # the shared out-of-fold probability: mean over families of each family's mean logit
+    p_mean = 1 / (1 + np.exp(-np.nanmean(vm.margin, axis=1)))
     flip1 = np.isin(ids, decided.filter(pl.col("flipped"))["_i"].to_list())
     drop1 = np.isin(ids, list(dropped))
     # round 2: vote again on the labels round 1 left (flips applied, drops removed), decide again
@@ -165,6 +180,11 @@ def run_level(rate: float, data: pl.DataFrame, vecs: PairVectors, ctx: RunContex
     r["ap"] = {name: float(np.mean([average_precision(p["scores"][name], p["truth"]) for p in parts]))
                for name in parts[0]["scores"]}
     r["ap"]["random"] = rate
+    # equal recall: every ranking cut where it reaches the recall of cleanlab's find_label_issues
+    flags = np.concatenate([p["flags"]["cleanlab"] for p in parts])
+    r["cl_recall"] = float((flags & truth).sum() / max(truth.sum(), 1))
+    r["at_recall"] = {name: precision_at_recall(np.concatenate([p["scores"][name] for p in parts]), truth,
+                                                r["cl_recall"]) for name in parts[0]["scores"]}
     r["rm_acc"] = {name: float(np.concatenate([p["rm"][name] for p in parts]).mean()) for name in parts[0]["rm"]}
     return r
 
@@ -178,6 +198,9 @@ def report(r: dict) -> None:
     for name, (p, rc, n) in r["pr"].items():
         print(f"{name:28s} {p:9.3f} {rc:7.3f} {n:8d}")
     print("average precision (whole ranking, mean over folds):", {k: round(v, 3) for k, v in r["ap"].items()})
+    cl_p = r["pr"]["cleanlab"][0]
+    print(f"at cleanlab's recall {r['cl_recall']:.3f} (its precision {cl_p:.3f}), precision of each ranking:",
+          {k: f"{v[0]:.3f} (k={v[1]})" for k, v in r["at_recall"].items()})
     a = r["rm_acc"]
     lost = a["clean"] - a["noisy"]
     print(f"RM accuracy on the clean held-out folds ({r['test_pairs']} test pairs, each tested once):")
@@ -198,6 +221,8 @@ def main() -> None:
     ap.add_argument("--C", type=float, default=0.1)
     ap.add_argument("--rm-features", default="prompt_resp")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lexical", action=argparse.BooleanOptionalAction, default=True,
+                    help="add the lexical BT family (hashing embedder) beside MiniLM")
     args = ap.parse_args()
     # the library's default thresholds; no humans in a benchmark, so would-be routes are dropped
     args.decide = {"route": False, "human_weight": 1.0}

@@ -148,3 +148,12 @@ def test_parser_reads_parenthesised_letters(text, verdict):
 
 def test_lowercase_letters_outside_parentheses_stay_prose():
     assert parse_verdict("I would prefer a response that is shorter.") == (None, "no_verdict")
+
+
+def test_votes_carry_the_judge_family(tmp_path):
+    # ensembles pool a family into one witness; without the family field every method counted alone
+    base = frame([make_pair("q", "good", "bad")])
+    path = tmp_path / "replies.jsonl"
+    path.write_text(json.dumps({"id": base["id"][0], "ab": "Output (a)", "ba": "Output (b)"}) + "\n")
+    vote = StoredJudge(path=str(path), voter="GPT-4:Vanilla", family="GPT-4")(base)["votes"][0][-1]
+    assert (vote["voter"], vote["family"]) == ("GPT-4/GPT-4:Vanilla", "GPT-4")

@@ -93,7 +93,7 @@ class StoredJudge(Step):
     def __init__(self, *a: Any, **kw: Any):
         super().__init__(*a, **kw)
         o = self.options
-        # carries the family in the voter name until votes have a family field
+        # the voter name keeps the family prefix (GPT-4/GPT-4:CoT) so names stay unique across families
         self.voter = f"{o.family}/{o.voter}" if o.family else o.voter
         self.parse = PARSERS[o.parser]
         self.seen = 0
@@ -134,7 +134,7 @@ class StoredJudge(Step):
             vote_p, vote_raw = self._vote(*texts)
             p.append(vote_p)
             raw.append(vote_raw)
-        return add_votes(batch, self.voter, self.vote_kind, p, None, raw)
+        return add_votes(batch, self.voter, self.vote_kind, p, None, raw, family=self.options.family)
 
     def _vote(self, ab: str | None, ba: str | None) -> tuple[float | None, str]:
         verdicts, reasons = [], []

@@ -15,6 +15,10 @@ says how good each decision would be:
   ``target_precision`` wins; when no threshold does (too little gold, or voters not good enough) that
   decision is switched off and the pairs it would have taken are routed or kept (reason ``uncalibrated``).
 
+The posterior itself can be learned on gold too (``learn_weights``): ``weights: logistic`` fits an L2
+logistic regression of "label right" on the families' logits (``fit_logistic_weights``, ``LogisticGold``),
+``weights: accuracy`` counts each family's share right (Dawid–Skene's posterior with gold accuracies).
+
 ``Calibration.figures()`` is what lands in stats: per decision the estimate, its 95% interval and the
 number of gold pairs behind it; per family its accuracy on gold; and a reliability table of p.
 """
@@ -23,13 +27,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from curate.schema import canonical_expr
-from curate.vote.matrix import VoteMatrix
+from curate.vote.matrix import VoteMatrix, logit, sigmoid
 
 ALPHA = 0.05
 
@@ -43,8 +48,13 @@ class GoldOptions(BaseModel):
     target_precision: float = Field(0.9, gt=0.5, lt=1.0, description="least precision (95% lower bound) "
                                     "a flip or drop threshold must show on gold")
     min_gold: int = Field(20, ge=1, description="fewer gold rows than this: no threshold is calibrated")
-    learn_weights: bool = Field(True, description="weigh each family by its accuracy on gold (cross-fitted "
+    learn_weights: bool = Field(True, description="weigh each family by weights learned on gold (cross-fitted "
                                 "for the thresholds) instead of the step's own weights")
+    weights: Literal["logistic", "accuracy"] = Field(
+        "logistic", description="logistic: a regularised logistic regression of 'label right' on the families' "
+        "logits (can learn that a family is wrong where it is confident); accuracy: log-odds of each family's "
+        "share right on gold (naive Bayes)")
+    C: float = Field(1.0, gt=0, description="logistic: inverse L2 strength (scikit-learn's C)")
 
 
 def pair_key_expr() -> pl.Expr:
@@ -147,7 +157,7 @@ def family_accuracy(fam: VoteMatrix, right: np.ndarray) -> dict:
 HUMAN_ACCURACY = 0.9  # assumed for human families in a gold-weighted model (they are the gold's source)
 
 
-def gold_model(fam: VoteMatrix, right: np.ndarray, human_weight: float = 1.0, smooth: float = 1.0):
+def accuracy_model(fam: VoteMatrix, right: np.ndarray, human_weight: float = 1.0, smooth: float = 1.0):
     """Dawid–Skene's posterior with accuracies and label prior counted on gold instead of by EM."""
     from curate.vote.aggregate import DawidSkene
 
@@ -160,7 +170,67 @@ def gold_model(fam: VoteMatrix, right: np.ndarray, human_weight: float = 1.0, sm
     return m
 
 
-def cross_fitted_gold_posterior(fam: VoteMatrix, right: np.ndarray, k: int = 5, seed: int = 0) -> np.ndarray:
+def family_logits(fam: VoteMatrix) -> np.ndarray:
+    """(rows, families) logit of each family's vote, 0 where it did not vote (no evidence either way)."""
+    return np.where(fam.voted(), logit(np.nan_to_num(fam.p, nan=0.5)), 0.0)
+
+
+def fit_logistic_weights(fam: VoteMatrix, right: np.ndarray, C: float = 1.0) -> dict[str, float]:
+    """Family → weight of its logit, from an L2 logistic regression of 'label right' on family logits.
+
+    No intercept, and every gold row is fitted twice, as it is and mirrored (logits negated, label
+    flipped): which response is "chosen" is arbitrary, so the weights must be antisymmetric; the
+    share of right labels is the prior's job, not the weights'. Weights may be negative: a family
+    that is confidently wrong on gold (a judge fooled by adversarial pairs) counts against its vote.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    x = family_logits(fam)
+    side = np.where(right, 1.0, -1.0)[:, None]  # orient every row so that the gold side is "chosen"
+    xs = np.vstack([x * side, -x * side])
+    ys = np.r_[np.ones(len(x)), np.zeros(len(x))]
+    if not len(x) or not xs.any():
+        return {v: 0.0 for v in fam.voters}
+    coef = LogisticRegression(C=C, fit_intercept=False, max_iter=1000).fit(xs, ys).coef_[0]
+    return {v: float(w) for v, w in zip(fam.voters, coef)}
+
+
+@dataclass
+class LogisticGold:
+    """Posterior logit(prior) + sum_f w_f logit(p_f) with weights learned on gold; human families,
+    which gold cannot weigh (they are its source), count ±logit(HUMAN_ACCURACY) × human_weight."""
+
+    weights: dict[str, float]
+    prior: float = 0.5
+    human_weight: float = 1.0
+
+    def posterior(self, vm: VoteMatrix) -> np.ndarray:
+        x = family_logits(vm)
+        human = np.array([k == "human" for k in vm.kinds], dtype=bool)
+        w = np.array([self.weights.get(v, 0.0) for v in vm.voters])
+        z = (x[:, ~human] * w[~human]).sum(axis=1)
+        z += (np.sign(x[:, human]) * logit(np.array(HUMAN_ACCURACY)) * self.human_weight).sum(axis=1)
+        return sigmoid(logit(np.array(self.prior)) + z)
+
+
+def gold_model(fam: VoteMatrix, right: np.ndarray, human_weight: float = 1.0, smooth: float = 1.0,
+               kind: str = "accuracy", C: float = 1.0):
+    """The gold-weighted model of `kind` ("accuracy": counted Dawid–Skene; "logistic": LogisticGold)."""
+    if kind == "logistic":
+        prior = float((right.sum() + smooth) / (len(right) + 2 * smooth))
+        return LogisticGold(fit_logistic_weights(fam, right, C), prior, human_weight)
+    return accuracy_model(fam, right, human_weight, smooth)
+
+
+def gold_model_figures(m) -> dict:
+    """What a gold model learned, for the step's figures."""
+    if isinstance(m, LogisticGold):
+        return {"gold_family_weight": {k: round(v, 4) for k, v in m.weights.items()}}
+    return {"gold_family_accuracy": {k: round(float(v), 4) for k, v in m.accuracy.items()}}
+
+
+def cross_fitted_gold_posterior(fam: VoteMatrix, right: np.ndarray, k: int = 5, seed: int = 0,
+                                kind: str = "accuracy", C: float = 1.0) -> np.ndarray:
     """Posterior of each gold row from a gold model that never saw that row (honest thresholds)."""
     folds = np.random.default_rng(seed).permutation(len(right)) % k
     out = np.empty(len(right))
@@ -168,7 +238,7 @@ def cross_fitted_gold_posterior(fam: VoteMatrix, right: np.ndarray, k: int = 5, 
         test = folds == f
         train = VoteMatrix(fam.voters, fam.kinds, fam.p[~test], fam.margin[~test], fam.families)
         rows = VoteMatrix(fam.voters, fam.kinds, fam.p[test], fam.margin[test], fam.families)
-        out[test] = gold_model(train, right[~test]).posterior(rows)
+        out[test] = gold_model(train, right[~test], kind=kind, C=C).posterior(rows)
     return out
 
 

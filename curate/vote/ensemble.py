@@ -14,7 +14,8 @@ Steps, shared by both:
    picked on gold (``curate.vote.calibrate``) and where gold cannot support them nothing is flipped or
    dropped: such pairs are routed (or kept) and counted under ``withheld.flip`` / ``withheld.drop``.
    With gold the step is a full pass (it fits the thresholds on the whole stage first) and, with
-   ``gold.learn_weights`` (default), weighs each family by its accuracy counted on gold; the thresholds
+   ``gold.learn_weights`` (default), weighs the families by weights learned on gold (``gold.weights``:
+   ``logistic`` regression on their logits, default, or ``accuracy`` log-odds); the thresholds
    are then picked on cross-fitted gold posteriors, so the bound is not flattered by fitting on itself.
 4. ``policy: soft`` also writes ``margin`` = clip(logit(p_chosen), 0, margin_cap), the column TRL's
    RewardTrainer reads, so training weighs pairs by how sure the ensemble is instead of losing them.
@@ -34,7 +35,7 @@ from curate.schema import VOTE
 from curate.step import Batches, Step
 from curate.vote.aggregate import DawidSkene, WeightedLogOdds
 from curate.vote.calibrate import (Calibration, GoldOptions, calibrate, cross_fitted_gold_posterior, gold_model,
-                                   keys_of, read_gold)
+                                   gold_model_figures, keys_of, read_gold)
 from curate.vote.decide import DROP, FLIP, DecisionOptions, decide, decide_calibrated, flip_pairs
 from curate.vote.matrix import VoteMatrix, agreement, logit, strength
 
@@ -127,9 +128,9 @@ class _EnsembleBase(Step):
         rows = VoteMatrix(sub.voters, sub.kinds, sub.p[has], sub.margin[has], sub.families)
         right = truth[has] == 1.0
         if o.gold.learn_weights and has.sum() >= max(o.gold.min_gold, 10):
-            p_gold = cross_fitted_gold_posterior(rows, right)
-            self.gold_weights = gold_model(rows, right, human_weight=o.human_weight)
-            self.stats.figures["gold_family_accuracy"] = {k: round(float(v), 4) for k, v in self.gold_weights.accuracy.items()}
+            p_gold = cross_fitted_gold_posterior(rows, right, kind=o.gold.weights, C=o.gold.C)
+            self.gold_weights = gold_model(rows, right, human_weight=o.human_weight, kind=o.gold.weights, C=o.gold.C)
+            self.stats.figures.update(gold_model_figures(self.gold_weights))
         else:
             p_gold = self.posterior(rows)
         self.cal = calibrate(p_gold, right, rows, o.gold)
@@ -246,7 +247,9 @@ class EnsembleDS(_EnsembleBase):
 
     Full pass: fit on every vote of the stage (one column per family), then process batch by batch.
     Reads and writes as ``ensemble``; figures add each family's estimated accuracy and the estimated
-    share of correct labels (``label_prior``). A family at chance gets weight zero.
+    share of correct labels (``label_prior``), the worst pairwise ``dependence`` gap and the ``fallback``
+    to equal weights when the families are not independent (see ``curate.vote.aggregate``). A family
+    at chance or below gets weight zero.
     """
 
     name = "ensemble_ds"
@@ -263,7 +266,10 @@ class EnsembleDS(_EnsembleBase):
         self.model.fit(vm)
         self.voters = vm.voters
         self.stats.figures.update(voter_accuracy={v: round(a, 4) for v, a in self.model.accuracy.items()},
-                                  label_prior=round(self.model.prior, 4), em_iterations=self.model.iterations)
+                                  label_prior=round(self.model.prior, 4), em_iterations=self.model.iterations,
+                                  dependence=round(self.model.dependence, 4), fallback=self.model.fallback)
+        if self.model.fallback:
+            log.warning("step %s: %s", self.label, self.model.fallback)
 
     def own_posterior(self, vm: VoteMatrix) -> np.ndarray:
         return self.model.posterior(vm)
