@@ -49,10 +49,12 @@ class VoteKind:
     RUBRIC_JUDGE = "rubric_judge"
     RM = "rm"
     EMBED_RM = "embed_rm"
+    LM_LIKELIHOOD = "lm_likelihood"
     HUMAN = "human"
 
 
-VOTE_KINDS = (VoteKind.LLM_JUDGE, VoteKind.RUBRIC_JUDGE, VoteKind.RM, VoteKind.EMBED_RM, VoteKind.HUMAN)
+VOTE_KINDS = (VoteKind.LLM_JUDGE, VoteKind.RUBRIC_JUDGE, VoteKind.RM, VoteKind.EMBED_RM, VoteKind.LM_LIKELIHOOD,
+              VoteKind.HUMAN)
 
 MESSAGE = pl.Struct({"role": pl.Utf8, "content": pl.Utf8})
 MESSAGES = pl.List(MESSAGE)

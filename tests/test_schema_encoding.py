@@ -20,7 +20,7 @@ from curate.schema import (
 
 
 def test_vote_kinds_are_the_ones_the_labelers_write():
-    assert VOTE_KINDS == ("llm_judge", "rubric_judge", "rm", "embed_rm", "human")
+    assert VOTE_KINDS == ("llm_judge", "rubric_judge", "rm", "embed_rm", "lm_likelihood", "human")
     assert PairwiseJudge.vote_kind == VoteKind.LLM_JUDGE and RubricJudge.vote_kind == VoteKind.RUBRIC_JUDGE
 
 

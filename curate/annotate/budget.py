@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from curate.schema import prompt_text_expr
+from curate.schema import VoteKind, prompt_text_expr
 from curate.vote.calibrate import clopper_pearson
 from curate.vote.groups import _link_equal, _UnionFind, normalised_prompt_hash
 
@@ -99,7 +99,7 @@ class BudgetPlan:
 
 def _human_majority(votes: list[dict] | None) -> float | None:
     """1.0 when the row's human votes favour its current chosen, 0.0 against, None if no majority."""
-    ps = [v["p_chosen"] for v in votes or [] if v and v.get("kind") == "human" and v["p_chosen"] != 0.5]
+    ps = [v["p_chosen"] for v in votes or [] if v and v.get("kind") == VoteKind.HUMAN and v["p_chosen"] != 0.5]
     if not ps:
         return None
     share = sum(p > 0.5 for p in ps) / len(ps)

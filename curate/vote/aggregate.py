@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from curate.schema import VoteKind
 from curate.vote.matrix import VoteMatrix, logit, sigmoid
 
 
@@ -46,7 +47,7 @@ class WeightedLogOdds:
             return float(self.weights[voter])
         if kind in self.weights:
             return float(self.weights[kind])
-        return self.human_weight if kind == "human" else self.default_weight
+        return self.human_weight if kind == VoteKind.HUMAN else self.default_weight
 
     def posterior(self, vm: VoteMatrix) -> np.ndarray:
         w = np.array([self.weight_of(v, k) for v, k in zip(vm.voters, vm.kinds)], dtype=np.float64)
@@ -124,7 +125,7 @@ class DawidSkene:
         """Log-odds weight per voter column: log(a/(1-a)), 0 for voters the fit never saw."""
         a = np.array([self.accuracy.get(v, 0.5) for v in vm.voters], dtype=np.float64)
         w = logit(a)
-        return np.where(np.array([k == "human" for k in vm.kinds]), w * self.human_weight, w)
+        return np.where(np.array([k == VoteKind.HUMAN for k in vm.kinds]), w * self.human_weight, w)
 
     def posterior(self, vm: VoteMatrix) -> np.ndarray:
         y, voted = self._sides(vm)

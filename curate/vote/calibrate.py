@@ -33,7 +33,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from curate.schema import canonical_expr
+from curate.schema import VoteKind, canonical_expr
 from curate.vote.matrix import VoteMatrix, logit, sigmoid
 
 ALPHA = 0.05
@@ -165,7 +165,7 @@ def accuracy_model(fam: VoteMatrix, right: np.ndarray, human_weight: float = 1.0
     for j, name in enumerate(fam.voters):
         v = ~np.isnan(fam.p[:, j]) & (fam.p[:, j] != 0.5)
         ok = (fam.p[v, j] > 0.5) == right[v]
-        m.accuracy[name] = HUMAN_ACCURACY if fam.kinds[j] == "human" else (ok.sum() + smooth) / (v.sum() + 2 * smooth)
+        m.accuracy[name] = HUMAN_ACCURACY if fam.kinds[j] == VoteKind.HUMAN else (ok.sum() + smooth) / (v.sum() + 2 * smooth)
     m.prior = float((right.sum() + smooth) / (len(right) + 2 * smooth))
     return m
 
@@ -206,7 +206,7 @@ class LogisticGold:
 
     def posterior(self, vm: VoteMatrix) -> np.ndarray:
         x = family_logits(vm)
-        human = np.array([k == "human" for k in vm.kinds], dtype=bool)
+        human = np.array([k == VoteKind.HUMAN for k in vm.kinds], dtype=bool)
         w = np.array([self.weights.get(v, 0.0) for v in vm.voters])
         z = (x[:, ~human] * w[~human]).sum(axis=1)
         z += (np.sign(x[:, human]) * logit(np.array(HUMAN_ACCURACY)) * self.human_weight).sum(axis=1)

@@ -31,7 +31,7 @@ import polars as pl
 from pydantic import Field
 
 from curate.registry import STEPS
-from curate.schema import VOTE
+from curate.schema import VOTE, VoteKind
 from curate.step import Batches, Step
 from curate.vote.aggregate import DawidSkene, WeightedLogOdds
 from curate.vote.calibrate import (Calibration, GoldOptions, calibrate, cross_fitted_gold_posterior, gold_model,
@@ -66,7 +66,7 @@ def _conform_votes(df: pl.DataFrame) -> pl.DataFrame:
 def _gold_truth(df: pl.DataFrame, fam: VoteMatrix, o: GoldOptions) -> np.ndarray:
     """Per row: 1.0 label right, 0.0 label wrong, NaN unknown. A gold file wins over human votes."""
     truth = np.full(df.height, np.nan)
-    human = np.array([k == "human" for k in fam.kinds], dtype=bool)
+    human = np.array([k == VoteKind.HUMAN for k in fam.kinds], dtype=bool)
     if o.humans and human.any():
         hp = fam.p[:, human]
         voted = ~np.isnan(hp) & (np.nan_to_num(hp, nan=0.5) != 0.5)
@@ -121,7 +121,7 @@ class _EnsembleBase(Step):
         """Gold rows → flip/drop thresholds; the machine posterior leaves human votes out."""
         o = self.options
         truth = _gold_truth(df, fam, o.gold)
-        machine = [j for j, k in enumerate(fam.kinds) if k != "human"]
+        machine = [j for j, k in enumerate(fam.kinds) if k != VoteKind.HUMAN]
         sub = VoteMatrix([fam.voters[j] for j in machine], [fam.kinds[j] for j in machine],
                          fam.p[:, machine], fam.margin[:, machine], [fam.voters[j] for j in machine])
         has = ~np.isnan(truth)
@@ -164,7 +164,7 @@ class _EnsembleBase(Step):
         n_raw = VoteMatrix.from_frame(batch).voted().sum(axis=1) if self.options.families else n
         agree = agreement(vm.p, p >= 0.5)
         s_mean, s_std = strength(vm.margin)
-        human = (vm.voted() & np.array([k == "human" for k in vm.kinds], dtype=bool)).any(axis=1)
+        human = (vm.voted() & np.array([k == VoteKind.HUMAN for k in vm.kinds], dtype=bool)).any(axis=1)
         dec, why = self._decide(p, np.nan_to_num(agree, nan=0.0), np.nan_to_num(s_mean), n, human)
         self.stats.count("voters_per_pair_total", int(n_raw.sum()))
         self.stats.count("families_per_pair_total", int(n.sum()))
