@@ -13,9 +13,9 @@ import os
 import time
 from pathlib import Path
 
-from curate.testing.argilla_standin import serve_argilla
 from curate.annotate.argilla_store import ArgillaStore
 from curate.cli.inspect import load_any
+from curate.testing.argilla_standin import serve_argilla
 
 HH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hh-rlhf-harmless-base-test.jsonl.gz"
 

@@ -33,10 +33,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _gold as g  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
-
-import _gold as g  # noqa: E402
 
 POLICIES = {  # name → (decider option overrides, decisions that stay, train on soft targets p_chosen)
     "as configured, soft targets": ({}, ("keep", "flip", "route"), True),

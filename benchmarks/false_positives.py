@@ -32,10 +32,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _gold as g  # noqa: E402
 import polars as pl  # noqa: E402
 import yaml  # noqa: E402
-
-import _gold as g  # noqa: E402
 
 
 def gold_pairs(data: Path, gold_file: str | None) -> list[dict]:

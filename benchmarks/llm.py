@@ -25,10 +25,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from curate.context import RunContext  # noqa: E402
 from curate.llm.base import ChatRequest, GenParams  # noqa: E402
 from curate.llm.openai import OpenAILLM  # noqa: E402
-from curate.testing.llm_server import TestServer  # noqa: E402
 from curate.schema import frame, make_candidate  # noqa: E402
 from curate.synth.generate import GenerateResponses  # noqa: E402
 from curate.testing import FakeLLM  # noqa: E402
+from curate.testing.llm_server import TestServer  # noqa: E402
 
 
 def reply(req: ChatRequest) -> str:

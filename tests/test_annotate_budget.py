@@ -6,15 +6,15 @@ import uuid
 
 import numpy as np
 import polars as pl
-from tests.helpers.annotate import PASSWORD
 
-from curate.annotate.budget import BudgetPlan, budget_size, spread_order
+from curate.annotate.budget import budget_size, spread_order
 from curate.annotate.sqlite_store import SQLiteStore
 from curate.annotate.steps import HumanVotes, RouteToHumans
 from curate.io.writers import read_records, write_frame
 from curate.pipeline import Pipeline
 from curate.schema import VoteKind, add_votes, frame, make_pair
 from curate.vote.ensemble import Ensemble
+from tests.helpers.annotate import PASSWORD
 
 
 def test_spread_order_gives_every_group_one_before_any_gets_two():

@@ -7,7 +7,6 @@ import uuid
 
 import polars as pl
 from click.testing import CliRunner
-from tests.helpers.annotate import PASSWORD, voted_pairs
 
 from curate.annotate.sqlite_store import SQLiteStore
 from curate.annotate.steps import HumanVotes, RouteToHumans
@@ -15,6 +14,7 @@ from curate.cli.main import cli
 from curate.io.writers import read_records, write_frame
 from curate.pipeline import Pipeline
 from curate.vote.ensemble import Ensemble
+from tests.helpers.annotate import PASSWORD, voted_pairs
 
 
 def test_route_pull_changes_decision(tmp_path):

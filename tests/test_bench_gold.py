@@ -136,9 +136,8 @@ def test_false_positives_pipeline_is_the_yaml_voting_part(tmp_path):
 
 
 def test_curation_effect_inject_flips_labels_and_tracks_orientation():
-    import polars as pl
-
     import curation_effect as ce
+    import polars as pl
 
     df = pl.DataFrame({"chosen": ["a", "b", "c", "d"], "rejected": ["w", "x", "y", "z"], "_sign": [1] * 4})
     out = ce.inject(df, 0.5, seed=0)

@@ -74,7 +74,7 @@ class BudgetPlan:
 
     @classmethod
     def fit(cls, batches, decision_column: str, budget: int | None, share: float | None,
-            random_share: float, seed: int) -> "BudgetPlan":
+            random_share: float, seed: int) -> BudgetPlan:
         frames = [_light(b, decision_column) for b in batches() if b.height]
         if not frames:
             return cls()

@@ -82,7 +82,7 @@ class DawidSkene:
         voted = vm.voted() & (np.nan_to_num(vm.p, nan=0.5) != 0.5)
         return (np.nan_to_num(vm.p, nan=0.5) > 0.5).astype(np.float64), voted
 
-    def fit(self, vm: VoteMatrix) -> "DawidSkene":
+    def fit(self, vm: VoteMatrix) -> DawidSkene:
         y, voted = self._sides(vm)
         sign = np.where(voted, 2 * y - 1, 0.0).sum(axis=1)
         q = np.where(sign > 0, 1.0, np.where(sign < 0, 0.0, 0.5))  # start at the majority vote

@@ -34,8 +34,16 @@ from curate.registry import STEPS
 from curate.schema import VOTE, VoteKind
 from curate.step import Batches, Step
 from curate.vote.aggregate import DawidSkene, WeightedLogOdds
-from curate.vote.calibrate import (Calibration, GoldOptions, calibrate, cross_fitted_gold_posterior, gold_model,
-                                   gold_model_figures, keys_of, read_gold)
+from curate.vote.calibrate import (
+    Calibration,
+    GoldOptions,
+    calibrate,
+    cross_fitted_gold_posterior,
+    gold_model,
+    gold_model_figures,
+    keys_of,
+    read_gold,
+)
 from curate.vote.decide import DROP, FLIP, DecisionOptions, decide, decide_calibrated, flip_pairs
 from curate.vote.matrix import VoteMatrix, agreement, logit, strength
 

@@ -48,7 +48,7 @@ class VoteMatrix:
     def family_of(self) -> list[str]:
         return list(self.families) if self.families is not None else list(self.voters)
 
-    def by_family(self) -> "VoteMatrix":
+    def by_family(self) -> VoteMatrix:
         """One column per family: mean logit (p) and mean margin of its members that voted on the row."""
         fam = self.family_of()
         names = list(dict.fromkeys(fam))
@@ -74,7 +74,7 @@ class VoteMatrix:
         return ~np.isnan(self.p)
 
     @classmethod
-    def from_frame(cls, df: pl.DataFrame, voters: list[str] | None = None) -> "VoteMatrix":
+    def from_frame(cls, df: pl.DataFrame, voters: list[str] | None = None) -> VoteMatrix:
         """Build the matrices; `voters` fixes the column order (unknown voters are appended)."""
         n = df.height
         if "votes" not in df.columns or n == 0:
