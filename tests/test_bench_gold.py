@@ -145,3 +145,20 @@ def test_curation_effect_inject_flips_labels_and_tracks_orientation():
     assert swapped.sum() == 2
     assert (out["_sign"] == -1).to_list() == swapped.to_list()
     assert out.filter(swapped)["chosen"].to_list() == df.filter(swapped)["rejected"].to_list()
+
+
+def test_benchmark_pairs_equal_what_the_reader_reads_from_llmbar():
+    # the benchmarks' own LLMBar conversion must agree with reading the published files "without
+    # code": format mapping with a winner column (what a user writes in YAML)
+    from curate.io.reader import Reader
+    from tests.helpers.data import need_shared_data
+
+    path = need_shared_data("llmbar", "Adversarial", "Manual", "dataset.json.gz")
+    rows = g.load_llmbar(path.parents[3], ("Adversarial/Manual",))
+    ours = [(p["prompt"][0]["content"], p["chosen"], p["rejected"]) for p in g.llmbar_pairs(rows)]
+    reader = Reader(str(path), format="mapping",
+                    columns={"prompt": "input", "response_a": "output_1", "response_b": "output_2", "winner": "label"},
+                    format_options={"winner_values": {1: "response_a", 2: "response_b"}}, batch_size=1000)
+    read = [(m[-1]["content"], c, r) for b in reader.batches() for m, c, r in
+            zip(b.frame["prompt"].to_list(), b.frame["chosen"].to_list(), b.frame["rejected"].to_list())]
+    assert len(ours) == 46 and read == ours
