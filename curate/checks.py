@@ -2,7 +2,8 @@
 mistake fails in a second with file:line instead of after the reader has started:
 
 * ``input.format`` names a registered input format (or ``auto``);
-* ``format: mapping`` has ``input.columns`` for prompt, chosen and rejected;
+* the format accepts ``input.columns`` and ``input.format_options`` (for ``mapping``: prompt +
+  chosen + rejected, or prompt + response_a + response_b + winner with ``winner_values``);
 * every step's declared ``inputs`` exist at its place in the pipeline: the columns the reader
   produces (the core columns of the format's record kind) plus every earlier step's ``outputs``.
 
@@ -21,7 +22,6 @@ from curate.schema import SCHEMAS, RecordKind
 
 # input formats whose columns are known only once the data is read
 OPEN_FORMATS = ("auto", "curate", "curate_candidate")
-MAPPING_KEYS = ("prompt", "chosen", "rejected")
 
 
 def check_pipeline(cfg: PipelineConfig, where: str = "<pipeline>", root: yaml.Node | None = None) -> None:
@@ -42,12 +42,20 @@ def check_input(cfg: PipelineConfig, where: str, root: yaml.Node | None) -> type
         line = _line_of(root, ("input", "format"))
         raise ConfigError(f"{where}:{line or '?'}: input.format: unknown input format '{name}'; use auto or one "
                           f"of {', '.join(FORMATS.names())} (`curate steps` lists them with their columns)")
-    if name == "mapping":
-        missing = [k for k in MAPPING_KEYS if k not in (cfg.input.columns or {})]
-        if missing:
-            line = _line_of(root, ("input", "columns") if cfg.input.columns else ("input", "format"))
-            raise ConfigError(f"{where}:{line or '?'}: input.columns: format 'mapping' needs the source column for "
-                              f"{', '.join(missing)}, e.g. columns: {{prompt: question, chosen: good, rejected: bad}}")
+    cls = FORMATS.get(name)
+    options = dict(cfg.input.format_options or {})
+    if cfg.input.columns:
+        options["columns"] = cfg.input.columns
+    try:  # the format checks its own options and columns (as the reader will): one rule, one place
+        cls(source="", **options)
+    except ConfigError as e:
+        label = "input.columns" if name == "mapping" and "columns" in str(e) else "input.format_options"
+        at = ("input", label.split(".")[1])
+        line = _line_of(root, at) if (cfg.input.columns if at[1] == "columns" else cfg.input.format_options) \
+            else _line_of(root, ("input", "format"))
+        hint = "; e.g. columns: {prompt: question, chosen: good, rejected: bad}" if label == "input.columns" else ""
+        msg = str(e).removeprefix("input.format_options/columns: ")  # we name the key ourselves
+        raise ConfigError(f"{where}:{line or '?'}: {label}: {msg}{hint}") from None
     return FORMATS.get(name)
 
 

@@ -58,7 +58,12 @@ def _write(tmp_path, text):
     ("input:\n  path: x.jsonl\n  format: mapping\noutput: {dir: o}\n",
      "p.yaml:3: input.columns: format 'mapping' needs"),
     ("input:\n  path: x.jsonl\n  format: mapping\n  columns: {prompt: q, chosen: c}\noutput: {dir: o}\n",
-     "p.yaml:4: input.columns: format 'mapping' needs the source column for rejected"),
+     "p.yaml:4: input.columns: format 'mapping' needs input.columns for ['rejected']"),
+    # the winner layout (LLMBar's: response_a / response_b / winner) needs its winner_values
+    ("input:\n  path: x.jsonl\n  format: mapping\n  columns: {prompt: q, response_a: a, response_b: b, winner: w}\n"
+     "output: {dir: o}\n", "p.yaml:3: input.format_options: format 'mapping' with a winner column needs"),
+    ("input:\n  path: x.jsonl\n  format: hh\n  format_options: {colour: red}\noutput: {dir: o}\n",
+     "p.yaml:4: input.format_options: input format 'hh': unknown option 'colour'"),
     ("input: {path: x.jsonl, format: hh}\nsteps:\n  - step: drop_identical\n  - step: route_to_humans\n    task: t\n"
      "output: {dir: o}\n", "p.yaml:4: steps.1 (route_to_humans) reads column(s) decision"),
     ("input: {path: x.jsonl, format: hh}\nsteps:\n  - step: rubric_judge\n  - step: extract_rubrics\n"
@@ -137,3 +142,13 @@ def test_blocked_template_is_a_config_error_naming_the_file(tmp_path):
     t.write_text("{{ chosen.__class__.__mro__ }}")
     with pytest.raises(ConfigError, match=r"evil\.j2: the template sandbox blocked this"):
         PromptTemplate(str(t)).render(chosen="a")
+
+
+def test_the_readmes_llmbar_input_validates(tmp_path):
+    # the winner layout from the README (LLMBar's published files) passes validate as it passes the reader
+    text = ("input:\n  path: x.json.gz\n  format: mapping\n"
+            "  columns: {prompt: input, response_a: output_1, response_b: output_2, winner: label}\n"
+            "  format_options: {winner_values: {1: response_a, 2: response_b}}\n"
+            "steps:\n  - step: drop_identical\noutput: {dir: o}\n")
+    r = _validate(tmp_path, text)
+    assert r.exit_code == 0, r.output
