@@ -1,3 +1,5 @@
-"""Voting stage: voters that add votes (embedding Bradley-Terry RMs), the ensemble that aggregates
-votes into p(chosen ≻ rejected), agreement and strength and decides keep / flip / drop / route, and
-bias diagnostics (length, truncation, markdown)."""
+"""Voting stage: voters that add votes (out-of-fold embedding Bradley–Terry RMs with prompt-grouped
+folds, the LM-likelihood voter), the ensembles that pool votes by family into p(chosen ≻ rejected),
+agreement, strength and margin and decide keep / flip / drop / route (soft by default; hard flips
+and drops only past thresholds calibrated on gold, ``calibrate.py``), and bias diagnostics (length,
+truncation, markdown)."""
