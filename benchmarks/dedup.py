@@ -25,7 +25,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 # ../shared/data beside a CI clone; CURATE_SHARED_DATA elsewhere (e.g. a worktree)
-HH = Path(os.environ.get("CURATE_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data") / "hh-rlhf-harmless-base-test.jsonl.gz"
+SHARED = Path(os.environ.get("CURATE_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+HH = SHARED / "hh-rlhf-harmless-base-test.jsonl.gz"
 DISTILABEL = ROOT / ".benchvenv-distilabel" / "bin" / "python"
 
 

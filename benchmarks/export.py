@@ -29,7 +29,8 @@ from curate.export.writer import export_dataset
 from curate.io.reader import Reader
 
 # ../shared/data beside a CI clone; CURATE_SHARED_DATA elsewhere (e.g. a worktree)
-HH = Path(os.environ.get("CURATE_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data") / "hh-rlhf-harmless-base-test.jsonl.gz"
+SHARED = Path(os.environ.get("CURATE_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+HH = SHARED / "hh-rlhf-harmless-base-test.jsonl.gz"
 
 
 def records(copies: int) -> pl.DataFrame:
@@ -91,7 +92,7 @@ def main() -> None:
     print(f"{df.height:,} pairs")
     timed("split (group+stratify)", df.height, lambda: assign_splits(df, {"train": 0.9, "test": 0.1}))
     for layout in LAYOUTS:
-        timed(f"layout {layout}", df.height, lambda: to_layout(df, layout))
+        timed(f"layout {layout}", df.height, lambda layout=layout: to_layout(df, layout))
     with tempfile.TemporaryDirectory() as tmp:
         timed("export trl (parquet+arrow)", df.height,
               lambda: export_dataset(df, Path(tmp) / "x", layout="trl", shard_mb=64))

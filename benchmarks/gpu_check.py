@@ -46,7 +46,8 @@ def texts(n: int) -> list[str]:
         with gzip.open(HH, "rt", encoding="utf-8") as f:
             out = [json.loads(line)["chosen"][-600:] for line in f]
         return (out * (n // len(out) + 1))[:n]
-    words = ["the", "model", "answers", "a", "question", "about", "cooking", "travel", "code", "safety", "and", "history"]
+    words = ["the", "model", "answers", "a", "question", "about",
+             "cooking", "travel", "code", "safety", "and", "history"]
     return [" ".join(words[(i * 7 + j) % len(words)] for j in range(20 + i % 30)) for i in range(n)]
 
 

@@ -176,7 +176,8 @@ def main() -> None:
     hnsw = {k: v for k, v in (("hnsw_m", a.hnsw_m), ("ef_search", a.ef_search),
                               ("ef_construction", a.ef_construction)) if v is not None}
     print(f"hashing ({a.dim}-d): {len(base)} real HH texts + {len(vectors) - len(base)} synthetic near-duplicates; "
-          f"threshold {THRESHOLD}, k={a.k}, {a.threads} thread(s), flat below {a.flat_threshold}, hnsw {hnsw or 'defaults'}")
+          f"threshold {THRESHOLD}, k={a.k}, {a.threads} thread(s), flat below {a.flat_threshold}, "
+          f"hnsw {hnsw or 'defaults'}")
     print(HEADER)
     rows = run(vectors, rng, sizes, a.kinds.split(","), a.flat_threshold, a.k, a.queries, a.batch, **hnsw)
     if a.minilm:

@@ -90,7 +90,8 @@ def main() -> None:
         # 3. warm cache: the last cold cache again
         warm, step = via_step(srv.base_url, a.prompts, a.concurrency, tmp / "cold2")
         hits = step.stats.counts["cache_hits"]
-        print(f"warm-cache rerun:      {warm:7.3f} s  ({hits}/{a.prompts} hits) → {s / warm:6.0f}x faster (goal >= 50x)")
+        print(f"warm-cache rerun:      {warm:7.3f} s  ({hits}/{a.prompts} hits) → {s / warm:6.0f}x faster"
+              " (goal >= 50x)")
 
         # 2. throughput vs concurrency
         print("throughput vs concurrency (direct openai client → local server):")

@@ -173,8 +173,8 @@ def run_level(rate: float, data: pl.DataFrame, vecs: PairVectors, ctx: RunContex
     parts = [run_fold(rate, data, np.flatnonzero(folds != f), np.flatnonzero(folds == f), vecs, ctx, args, f)
              for f in range(args.outer)]
     truth = np.concatenate([p["truth"] for p in parts])
-    r = {"rate": rate, "pairs": len(truth), "test_pairs": data.height, "noisy": int(truth.sum()), "k": sum(p["k"] for p in parts),
-         "oof": parts[0]["oof"], "prior": float(np.mean([p["prior"] for p in parts]))}
+    r = {"rate": rate, "pairs": len(truth), "test_pairs": data.height, "noisy": int(truth.sum()),
+         "k": sum(p["k"] for p in parts), "oof": parts[0]["oof"], "prior": float(np.mean([p["prior"] for p in parts]))}
     r["pr"] = {name: pr(np.concatenate([p["flags"][name] for p in parts]), truth) + (
         int(np.concatenate([p["flags"][name] for p in parts]).sum()),) for name in parts[0]["flags"]}
     r["ap"] = {name: float(np.mean([average_precision(p["scores"][name], p["truth"]) for p in parts]))
@@ -205,7 +205,8 @@ def report(r: dict) -> None:
     lost = a["clean"] - a["noisy"]
     print(f"RM accuracy on the clean held-out folds ({r['test_pairs']} test pairs, each tested once):")
     for name, v in a.items():
-        rec = f"  recovers {(v - a['noisy']) / lost:+.0%} of the loss" if lost > 0.005 and name not in ("clean", "noisy") else ""
+        shows_recovery = lost > 0.005 and name not in ("clean", "noisy")
+        rec = f"  recovers {(v - a['noisy']) / lost:+.0%} of the loss" if shows_recovery else ""
         print(f"  {name:24s} {v:.4f}{rec}")
 
 

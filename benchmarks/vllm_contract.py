@@ -80,7 +80,8 @@ def fields(cls: ast.ClassDef) -> dict[str, str]:
     for f in cls.body:
         if isinstance(f, ast.FunctionDef) and f.name == "__init__":
             for st in ast.walk(f):
-                targets = st.targets if isinstance(st, ast.Assign) else [st.target] if isinstance(st, ast.AnnAssign) else []
+                targets = (st.targets if isinstance(st, ast.Assign)
+                           else [st.target] if isinstance(st, ast.AnnAssign) else [])
                 for t in targets:
                     if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
                         out.setdefault(t.attr, "")
@@ -119,7 +120,8 @@ def used_by_vllm_backend(path: Path) -> dict:
         if isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Store) and isinstance(n.slice, ast.Constant):
             kw_keys.add(n.slice.value)
     structured = [n.args[1].value for n in _calls(sp) if getattr(n.func, "id", "") == "hasattr"]
-    want_keys = {k.value for n in ast.walk(sp) if isinstance(n, ast.Dict) for k in n.keys if isinstance(k, ast.Constant)}
+    want_keys = {k.value for n in ast.walk(sp) if isinstance(n, ast.Dict)
+                 for k in n.keys if isinstance(k, ast.Constant)}
     engine_kw, chat_kw = set(), set()
     for c in _calls(mod):
         f = c.func
@@ -134,7 +136,8 @@ def used_by_vllm_backend(path: Path) -> dict:
     submodules = {n.args[0].right.value.lstrip(".") for n in _calls(mod)
                   if getattr(n.func, "attr", "") == "import_module" and n.args and isinstance(n.args[0], ast.BinOp)
                   and isinstance(n.args[0].right, ast.Constant)}
-    return dict(top=attrs_of(mod, "vllm") - {"__name__"}, submodules=submodules, sampling_kw=kw_keys, structured=structured,
+    return dict(top=attrs_of(mod, "vllm") - {"__name__"}, submodules=submodules, sampling_kw=kw_keys,
+                structured=structured,
                 structured_keys=want_keys, engine_kw=engine_kw, options=options, chat_kw=chat_kw,
                 request_output=attrs_of(complete, "out"), completion_output=attrs_of(complete, "o"))
 
@@ -174,7 +177,8 @@ def check_vllm(version: str, used: dict, r: Report) -> None:
     z = wheel("vllm", version)
     names = set(z.namelist())
     init = tree(z, "vllm/__init__.py")
-    exported = {k.value for n in ast.walk(init) if isinstance(n, ast.Dict) for k in n.keys if isinstance(k, ast.Constant)}
+    exported = {k.value for n in ast.walk(init) if isinstance(n, ast.Dict)
+                for k in n.keys if isinstance(k, ast.Constant)}
     print(f"vllm {version} ({Path(z.filename).name})")
     for name in sorted(used["top"]):
         # a submodule read as an attribute exists only if something imported it first
@@ -239,7 +243,8 @@ def main() -> None:
     r = Report()
     check_vllm(a.vllm or newest("vllm"), used_by_vllm_backend(ROOT / "curate" / "llm" / "vllm.py"), r)
     if a.faiss != "skip":
-        check_faiss(a.faiss or newest("faiss-gpu-cu12"), used_faiss_names(ROOT / "curate" / "index" / "faiss_index.py"), r)
+        faiss_names = used_faiss_names(ROOT / "curate" / "index" / "faiss_index.py")
+        check_faiss(a.faiss or newest("faiss-gpu-cu12"), faiss_names, r)
     print(f"{r.failures} missing" if r.failures else "every name curate uses is present")
     sys.exit(1 if r.failures else 0)
 

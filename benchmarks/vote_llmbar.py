@@ -132,8 +132,10 @@ def section_ensembles(df: pl.DataFrame) -> None:
     rows = {"best single judge": best, "majority (voters)": accuracy(0.5 + 0.5 * np.sign(side.sum(axis=1)))}
     fs = np.where(np.isnan(vm.by_family().p), 0, np.sign(vm.by_family().p - 0.5))
     rows["majority (families)"] = accuracy(0.5 + 0.5 * np.sign(fs.sum(axis=1)))
-    for label, step in (("ensemble, families", Ensemble()), ("ensemble, no families", Ensemble(families=False)),
-                        ("ensemble_ds, families", EnsembleDS()), ("ensemble_ds, no families", EnsembleDS(families=False))):
+    for label, step in (("ensemble, families", Ensemble()),
+                        ("ensemble, no families", Ensemble(families=False)),
+                        ("ensemble_ds, families", EnsembleDS()),
+                        ("ensemble_ds, no families", EnsembleDS(families=False))):
         if step.needs_full_pass:
             step.fit(lambda: iter([df]))
         rows[label] = accuracy(step.posterior(step.matrix(df)))
@@ -161,7 +163,8 @@ def section_gold(df: pl.DataFrame, tmp: Path, seed: int = 0) -> None:
     gold_half = rng.random(df.height) < 0.5
     gold = write_frame(df.filter(pl.Series(gold_half)).drop("votes"), tmp / "gold.parquet")
     bad = flip_pairs(df, pl.Series(noisy), "inject").with_row_index("_i")
-    print(f"\n## gold calibration: {int(noisy.sum())} of {df.height} labels flipped, {int(gold_half.sum())} pairs as gold")
+    print(f"\n## gold calibration: {int(noisy.sum())} of {df.height} labels flipped, "
+          f"{int(gold_half.sum())} pairs as gold")
     for label, step in (("ensemble_ds + gold", EnsembleDS(gold={"path": str(gold)})),
                         ("ensemble + gold", Ensemble(gold={"path": str(gold)})),
                         ("ensemble_ds no gold", EnsembleDS()), ("ensemble no gold", Ensemble())):
@@ -177,7 +180,8 @@ def section_gold(df: pl.DataFrame, tmp: Path, seed: int = 0) -> None:
         acc = accuracy(np.where(noisy, 1 - step.posterior(step.matrix(bad)), step.posterior(step.matrix(bad)))[other])
         cal = step.stats.figures.get("calibration", {})
         print(f"  {label:22s} correct pairs flipped+dropped {fd.sum() / (other & correct).sum():.3f}"
-              f"  injected flips undone {rec:.3f}  accuracy (held-out half) {acc:.3f}  thresholds flip/drop {cal.get('flip_below')}/{cal.get('drop_below')}"
+              f"  injected flips undone {rec:.3f}  accuracy (held-out half) {acc:.3f}"
+              f"  thresholds flip/drop {cal.get('flip_below')}/{cal.get('drop_below')}"
               f"  flip precision est {cal.get('precision', {}).get('flip')}")
 
 

@@ -97,7 +97,8 @@ def _oracle_answers(db, task: str, truth: dict[str, str]) -> int:
     store.assign(task, ["oracle"])
     user, n = store.user("oracle"), 0
     while (item := store.next_item(task, user)) is not None:
-        store.submit(task, user, item.item_id, str(uuid.uuid4()), "A" if item.response_a == truth[item.pair_id] else "B")
+        answer = "A" if item.response_a == truth[item.pair_id] else "B"
+        store.submit(task, user, item.item_id, str(uuid.uuid4()), answer)
         n += 1
     store.close()
     return n

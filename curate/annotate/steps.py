@@ -3,12 +3,12 @@
 ``route_to_humans`` pushes the rows the ensemble marked ``decision == "route"`` to an annotation
 store (idempotent by pair id) and passes every row on. With a ``budget`` (pairs and/or a share of
 the rows) it is a full-pass step that pushes at most that many: a random audit slice of all rows
-plus the most uncertain routed rows, spread across prompts (``curate.annotate.budget``). ``human_votes`` reads the store's answers
-and appends **one vote per annotator answer** (``voter = "human:<name>"``, ``kind = "human"``):
-chosen won → p_chosen 1.0, rejected won → 0.0, tie → 0.5, skip → no vote. The A/B order each
-annotator saw is mapped back through the order recorded with the answer. Human votes from an
-earlier pull are replaced, not added again, so pulling twice gives the same rows. Re-run the
-ensemble step after ``human_votes`` to re-aggregate.
+plus the most uncertain routed rows, spread across prompts (``curate.annotate.budget``).
+``human_votes`` reads the store's answers and appends **one vote per annotator answer**
+(``voter = "human:<name>"``, ``kind = "human"``): chosen won → p_chosen 1.0, rejected won → 0.0,
+tie → 0.5, skip → no vote. The A/B order each annotator saw is mapped back through the order
+recorded with the answer. Human votes from an earlier pull are replaced, not added again, so
+pulling twice gives the same rows. Re-run the ensemble step after ``human_votes`` to re-aggregate.
 """
 
 from __future__ import annotations
@@ -144,8 +144,9 @@ class HumanVotes(Step):
     """Append the store's submitted answers as human votes and mark pairs still waiting for people.
 
     Reads: id, chosen (to orient votes if the ensemble flipped the pair after the push), votes.
-    Writes: votes (one ``kind="human"`` vote per non-skip answer, replacing those of an earlier pull), ``human_status`` ("done" when the pair has ``overlap`` non-skip answers,
-    "waiting" when it is in the store with fewer, unchanged for pairs never routed) and
+    Writes: votes (one ``kind="human"`` vote per non-skip answer, replacing those of an earlier pull),
+    ``human_status`` ("done" when the pair has ``overlap`` non-skip answers, "waiting" when it is in
+    the store with fewer, unchanged for pairs never routed) and
     ``human_answers`` (non-skip answers). Counts ``human_votes``, ``skips``, ``pairs_done``,
     ``pairs_waiting``. Figures ``audit``: from the answered ``route_reason == random_audit`` rows, the
     share of output labels people confirm and of original labels they reject, with 95% bounds

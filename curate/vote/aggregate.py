@@ -88,6 +88,7 @@ class DawidSkene:
         q = np.where(sign > 0, 1.0, np.where(sign < 0, 0.0, 0.5))  # start at the majority vote
         acc = np.full(len(vm.voters), 0.7)
         for it in range(1, self.max_iter + 1):
+            self.iterations = it
             # M-step: expected agreement of each voter with z; pi = expected share of correct labels
             agree = (voted * (y * q[:, None] + (1 - y) * (1 - q[:, None]))).sum(axis=0)
             raw = (agree + self.smooth) / (voted.sum(axis=0) + 2 * self.smooth)
@@ -99,7 +100,6 @@ class DawidSkene:
             acc, q = acc_new, q_new
             if done:
                 break
-        self.iterations = it
         # checked on the unfloored fit: a floored voter misfits by design, that is not dependence
         self._check_independence(y, voted, raw, vm.voters)
         return self

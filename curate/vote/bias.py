@@ -44,7 +44,8 @@ def markdown_count(text: str) -> int:
 class BiasOptions(Options):
     token_budget: int = Field(512, ge=1, description="tokens an RM would see per response")
     tokenizer: str | None = Field(None, description="HF tokenizer name/path for the budget; default whitespace tokens")
-    near_jaccard: float = Field(0.9, gt=0, le=1, description="token-set Jaccard at which truncated responses count as near-identical")
+    near_jaccard: float = Field(0.9, gt=0, le=1,
+                                description="token-set Jaccard at which truncated responses count as near-identical")
 
 
 @STEPS.register()
@@ -71,7 +72,8 @@ class BiasReport(Step):
         if self._tok is None:
             from curate.errors import require
 
-            self._tok = require("transformers", "models", "bias_report's tokenizer").AutoTokenizer.from_pretrained(o.tokenizer)
+            transformers = require("transformers", "models", "bias_report's tokenizer")
+            self._tok = transformers.AutoTokenizer.from_pretrained(o.tokenizer)
         return [ids[: o.token_budget] for ids in self._tok(texts, add_special_tokens=False)["input_ids"]]
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
@@ -123,7 +125,8 @@ class BiasReport(Step):
         buckets = {}
         for name in bucket_names():
             k = c[f"len.bucket.{name}.pairs"]
-            buckets[name] = {"pairs": k, "longer_wins_rate": round(c[f"len.bucket.{name}.longer_wins"] / k, 4) if k else None}
+            longer_wins = round(c[f"len.bucket.{name}.longer_wins"] / k, 4) if k else None
+            buckets[name] = {"pairs": k, "longer_wins_rate": longer_wins}
         per_k = lambda marks, chars: round(1000 * marks / max(chars, 1), 3)  # noqa: E731
         return {
             "longer_wins_rate": round(c["len.chosen_longer"] / unequal, 4),
@@ -135,7 +138,8 @@ class BiasReport(Step):
             "truncated_near_identical_rate": round(c["trunc.near_identical"] / n, 4),
             "markdown_per_1k_chars": {"chosen": per_k(c["md.chosen_marks"], c["len.chosen_chars"]),
                                       "rejected": per_k(c["md.rejected_marks"], c["len.rejected_chars"])},
-            "more_formatted_wins_rate": round(c["md.more_formatted_wins"] / c["md.differs"], 4) if c["md.differs"] else None,
+            "more_formatted_wins_rate": (round(c["md.more_formatted_wins"] / c["md.differs"], 4)
+                                         if c["md.differs"] else None),
         }
 
 

@@ -165,7 +165,8 @@ def accuracy_model(fam: VoteMatrix, right: np.ndarray, human_weight: float = 1.0
     for j, name in enumerate(fam.voters):
         v = ~np.isnan(fam.p[:, j]) & (fam.p[:, j] != 0.5)
         ok = (fam.p[v, j] > 0.5) == right[v]
-        m.accuracy[name] = HUMAN_ACCURACY if fam.kinds[j] == VoteKind.HUMAN else (ok.sum() + smooth) / (v.sum() + 2 * smooth)
+        m.accuracy[name] = (HUMAN_ACCURACY if fam.kinds[j] == VoteKind.HUMAN
+                            else (ok.sum() + smooth) / (v.sum() + 2 * smooth))
     m.prior = float((right.sum() + smooth) / (len(right) + 2 * smooth))
     return m
 

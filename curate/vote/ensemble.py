@@ -184,7 +184,8 @@ class _EnsembleBase(Step):
         p_out = np.where(is_flip, 1 - p, p)
         s_out = np.where(is_flip, -s_mean, s_mean)
         batch = batch.with_columns(
-            pl.Series("p_chosen", p_out, dtype=pl.Float64), pl.Series("agreement", agree, dtype=pl.Float64, nan_to_null=True),
+            pl.Series("p_chosen", p_out, dtype=pl.Float64),
+            pl.Series("agreement", agree, dtype=pl.Float64, nan_to_null=True),
             pl.Series("strength", s_out, dtype=pl.Float64, nan_to_null=True),
             pl.Series("strength_std", s_std, dtype=pl.Float64, nan_to_null=True),
             pl.Series("n_voters", n_raw, dtype=pl.Int32), pl.Series("n_families", n, dtype=pl.Int32),
@@ -214,8 +215,8 @@ class _EnsembleBase(Step):
 
 
 class WeightedOptions(EnsembleOptions):
-    weights: dict[str, float] = Field(default_factory=dict,
-                                      description="weight per family (or voter, with families: false) or vote kind; default 1")
+    weights: dict[str, float] = Field(
+        default_factory=dict, description="weight per family (or voter, with families: false) or vote kind; default 1")
     human_weight: float = Field(3.0, ge=0.0, description="weight of kind=human votes not named in weights")
     pool: Literal["mean", "sum"] = Field("mean", description="mean: weighted mean of logits; sum: naive Bayes")
 
