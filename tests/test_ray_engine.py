@@ -225,10 +225,14 @@ output: {{dir: "{tmp_path / engine}"}}
     assert_same_run(tmp_path / "local", tmp_path / "ray", s_local, s_ray)
 
 
-def test_ray_refuses_resume(tmp_path):
-    p = Pipeline({"path": "x.jsonl"}, [DropIdentical()], {"dir": str(tmp_path)})
-    with pytest.raises(ConfigError, match="cannot resume"):
-        p.run(engine="ray", resume=True)
+def test_ray_resume_of_a_finished_run_is_a_no_op_and_a_fresh_one_refuses(local_ray, hh_path, tmp_path):
+    p = Pipeline({"path": str(hh_path), "format": "hh", "limit": 300}, [DropIdentical(), FirstPromptOnly()],
+                 {"dir": str(tmp_path)}, batch_size=100)
+    first = p.run(engine="ray")
+    again = p.run(engine="ray", resume=True)  # every stage is done: same counts, nothing redone
+    assert _counts(first) == _counts(again)
+    with pytest.raises(ConfigError, match="--overwrite"):
+        p.run(engine="ray")
 
 
 def test_semantic_dedup_embeds_in_actors_then_indexes_on_driver(local_ray, hh_path, tmp_path):
