@@ -18,7 +18,6 @@ import pytest
 from click.testing import CliRunner
 
 from curate.errors import ConfigError
-from curate.io.writers import read_records
 from curate.pipeline import Pipeline
 from curate.schema import prompt_text_expr
 from curate.steps.basic import DropIdentical, LengthFilter
