@@ -58,6 +58,9 @@ def test_stream_cross_fit_equals_in_memory(hh, tmp_path):
     assert np.abs(streamed).max() > 0.5  # real margins, not zeros
     assert np.abs(streamed - same_input).max() < 1e-4
     assert np.abs(streamed - full).max() < 5e-3
+    # nothing kept in memory (every pass re-reads the float16 file): the same answer
+    uncached = stream_cross_fit(store, "x", y, k=5, c=0.1, seed=3, groups=groups, chunk=333, cache_bytes=0)
+    assert np.abs(uncached - streamed).max() < 1e-6
 
 
 def test_id_index_last_row_wins_and_unknown_is_minus_one():

@@ -10,7 +10,9 @@ live in float16 files under the run directory (``VectorStore``), read back in ro
 * ``stream_cross_fit``: the same objective, folds and sign flips as ``bt.fit_bt`` /
   ``bt.cross_fit`` (L2-regularised logistic regression on ±d without intercept, C·2 for the
   half-flipped data), minimised by the same L-BFGS-B with scikit-learn's stopping rule, but the
-  loss and gradient are summed over chunks. Equal to the in-memory path up to float16 rounding
+  loss and gradient are summed over chunks. Chunks converted to float32 are kept up to a fixed
+  ``CACHE_BYTES`` (1 GiB) for the next passes and folds; beyond it they are read each pass, so
+  memory is capped, and time stays linear in N (a pass costs the same per row either way). Equal to the in-memory path up to float16 rounding
   of the features and the solver's tolerance (``tests/test_vote_bt_stream.py`` states both).
 * ``stream_group_ids``: ``groups.group_ids`` from per-row 64-bit keys instead of a frame, with
   the same partition and the same numbering (groups ordered by first row), so ``group_folds``
@@ -30,6 +32,7 @@ import polars as pl
 from curate.vote.bt import fold_ids
 
 CHUNK_ROWS = 65_536  # rows per read: 32 MB of float32 features at 128 dimensions
+CACHE_BYTES = 1 << 30  # float32 chunks kept across passes and folds: a fixed cap, whatever N is
 
 
 class VectorStore:
@@ -64,8 +67,28 @@ def _chunks(n: int, size: int = CHUNK_ROWS):
         yield a, min(n, a + size)
 
 
-def _fit_stream(store: VectorStore, name: str, y: np.ndarray, train: np.ndarray, c: float, seed: int,
-                chunk: int) -> np.ndarray:
+class _Chunks:
+    """Row chunks of one stored matrix as float32, the first ones kept in memory up to
+    ``cache_bytes`` (every L-BFGS step of every fold reads all rows: converting float16 once
+    per cached chunk instead of once per pass is most of the speed), the rest read each time."""
+
+    def __init__(self, store: VectorStore, name: str, chunk: int, cache_bytes: int):
+        self.store, self.name, self.chunk = store, name, chunk
+        self.n = store.rows[name]
+        self.cache: dict[int, np.ndarray] = {}
+        self.room = cache_bytes
+
+    def __iter__(self):
+        for a, b in _chunks(self.n, self.chunk):
+            x = self.cache.get(a)
+            if x is None:
+                x = self.store.read(self.name, a, b)
+                if x.nbytes <= self.room:
+                    self.cache[a], self.room = x, self.room - x.nbytes
+            yield a, b, x
+
+
+def _fit_stream(chunks: _Chunks, y: np.ndarray, train: np.ndarray, c: float, seed: int) -> np.ndarray:
     """``bt.fit_bt`` on the training rows of the store: the same random half flipped (the same rng
     draws, in row order), the objective scikit-learn's lbfgs minimises (mean log-loss plus
     ||w||² / (2·C·n) with C = 2c), the same L-BFGS-B settings. Returns w (float64)."""
@@ -84,36 +107,35 @@ def _fit_stream(store: VectorStore, name: str, y: np.ndarray, train: np.ndarray,
     def loss_grad(w: np.ndarray) -> tuple[float, np.ndarray]:
         w32 = w.astype(np.float32)
         loss, grad = 0.0, np.zeros_like(w)
-        for a, b in _chunks(len(train), chunk):
+        for a, b, x in chunks:
             qq = q[a:b]
-            keep = qq != 0
-            if not keep.any():
-                continue
-            x, qq = store.read(name, a, b)[keep], qq[keep]
             m = qq * (x @ w32)
-            loss += float(np.logaddexp(0, -m).sum())
+            # held-out rows (q = 0) weigh nothing: masking beats copying the training rows out
+            loss += float(np.logaddexp(0, -m)[qq != 0].sum())
             grad += x.T @ (-qq * expit(-m)).astype(np.float32)
         return loss / n_train + w @ w / (2 * C * n_train), grad / n_train + w / (C * n_train)
 
-    res = minimize(loss_grad, np.zeros(store.dims[name]), jac=True, method="L-BFGS-B",
+    res = minimize(loss_grad, np.zeros(chunks.store.dims[chunks.name]), jac=True, method="L-BFGS-B",
                    options={"maxiter": 2000, "maxls": 50, "gtol": 1e-4, "ftol": 64 * np.finfo(float).eps})
     return res.x
 
 
 def stream_cross_fit(store: VectorStore, name: str, y: np.ndarray, k: int = 5, c: float = 1.0, seed: int = 0,
-                     groups: np.ndarray | None = None, chunk: int = CHUNK_ROWS) -> np.ndarray:
+                     groups: np.ndarray | None = None, chunk: int = CHUNK_ROWS,
+                     cache_bytes: int = CACHE_BYTES) -> np.ndarray:
     """Out-of-fold margins for every row of ``store[name]``, as ``bt.cross_fit`` gives them."""
     n = store.rows[name]
     if n < 2 * k:
         raise ValueError(f"cross-fitting with {k} folds needs at least {2 * k} pairs, got {n}")
     folds = fold_ids(n, k, seed, groups)
+    chunks = _Chunks(store, name, chunk, cache_bytes)
     out = np.zeros(n, dtype=np.float64)
     for f in range(k):
-        w = _fit_stream(store, name, y, folds != f, c, seed, chunk).astype(np.float32)
-        for a, b in _chunks(n, chunk):
+        w = _fit_stream(chunks, y, folds != f, c, seed).astype(np.float32)
+        for a, b, x in chunks:
             test = folds[a:b] == f
             if test.any():
-                out[a:b][test] = store.read(name, a, b)[test] @ w
+                out[a:b][test] = x[test] @ w
     return out
 
 

@@ -35,6 +35,9 @@ class EmbedBTOptions(Options):
     voter: str | None = Field(None, description="voter name prefix (default: the step label)")
     family: str | None = Field(None, description="vote family (default: embed:<backend>:<model>); every "
                                "feature map and seed of one embedding is one family, pooled as one witness")
+    memory_mb: int = Field(1024, ge=0, description="float32 feature chunks kept in memory across the fit's "
+                           "passes; the rest is re-read from the float16 files under the run dir each pass "
+                           "(a fixed cap: memory does not grow with the number of pairs)")
     group_folds: bool = Field(True, description="keep pairs of one prompt / dedup cluster in one fold "
                               "(curate.vote.groups); false splits by row and leaks siblings' labels")
 
@@ -122,7 +125,8 @@ class EmbedBTVoter(Step):
             cols, acc = [], {}
             for fm in o.feature_maps:
                 for s in o.seeds:
-                    m = stream_cross_fit(store, fm, y, k=o.folds, c=o.C, seed=s, groups=groups)
+                    m = stream_cross_fit(store, fm, y, k=o.folds, c=o.C, seed=s, groups=groups,
+                                         cache_bytes=o.memory_mb << 20)
                     cols.append(m)
                     acc[f"{o.voter or self.label}:{fm}:s{s}"] = round(float((m > 0).mean()), 4)
         finally:
