@@ -115,7 +115,10 @@ def child(pipeline: str, data: str, out: str, engine: str, sets: list[str]) -> N
 
     cfg = load_pipeline(pipeline)
     cfg.input.path, cfg.input.limit, cfg.output.dir = data, None, out
+    cfg.steps = [s for s in cfg.steps if f"skip:{s.step}" not in sets]
     for kv in sets:
+        if kv.startswith("skip:"):
+            continue
         key, _, value = kv.partition("=")
         if key == "batch_size":
             cfg.batch_size = int(value)
@@ -147,12 +150,14 @@ def main() -> None:
     ap.add_argument("--embedder", choices=["hashing", "minilm"], default="hashing")
     ap.add_argument("--pipeline", default=str(ROOT / "pipelines" / "clean_preferences.yaml"))
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--skip", action="append", default=[], metavar="STEP",
+                    help="leave this step out of the pipeline (e.g. semantic_dedup, to time the rest)")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         return child(*a.child, a.sets)
-    sets = (HASHING if a.embedder == "hashing" else []) + a.sets
+    sets = (HASHING if a.embedder == "hashing" else []) + a.sets + [f"skip:{s}" for s in a.skip]
     results = []
     for n in a.sizes:
         data = generate(n)
