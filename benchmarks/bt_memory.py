@@ -5,12 +5,12 @@ Each size runs the step's ``fit`` (embed, store, out-of-fold fits) and ``process
 subprocess over the scale benchmark's data (benchmarks/scale.py writes it), and prints peak RSS
 and its growth per added pair between the smallest and the largest size.
 
-    python benchmarks/bt_memory.py                                   # 50k, 200k, 800k; fake embedder
+    python benchmarks/bt_memory.py                                   # 50k, 200k, 800k; hashing embedder (256-d)
     python benchmarks/bt_memory.py --sizes 100000 400000 --memory-mb 0 --embedder hashing
 
 ``--memory-mb`` is the step's ``memory_mb`` (float32 chunks kept across passes, a fixed cap):
-0 shows the bare streaming cost. The fake embedder (256-d, model-free) keeps the run short;
-``hashing`` is the scale benchmark's (256-d). Figures are RSS, never timed assertions.
+0 shows the bare streaming cost. The hashing embedder is the scale benchmark's (256-d); `fake` is a slower Python loop,
+kept for machines without scikit-learn. Figures are RSS, never timed assertions.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def child(n: int, embedder: str, memory_mb: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[50_000, 200_000, 800_000])
-    ap.add_argument("--embedder", choices=["fake", "hashing"], default="fake")
+    ap.add_argument("--embedder", choices=["fake", "hashing"], default="hashing")
     ap.add_argument("--memory-mb", type=int, default=1024)
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     a = ap.parse_args()

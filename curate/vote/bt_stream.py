@@ -7,8 +7,7 @@ live in float16 files under the run directory (``VectorStore``), read back in ro
 
 * ``VectorStore``: one ``<name>.f16`` file per feature map, appended a batch at a time, read
   with ``np.fromfile`` at an offset (plain reads: the page cache holds the file, not our RSS).
-* ``stream_cross_fit``: the same objective, folds and sign flips as ``bt.fit_bt`` /
-  ``bt.cross_fit`` (L2-regularised logistic regression on ±d without intercept, C·2 for the
+* ``stream_cross_fit``: the same objective and folds as ``bt.fit_bt`` / ``bt.cross_fit`` (L2-regularised logistic regression on ±d without intercept, C·2 for the
   half-flipped data), minimised by the same L-BFGS-B with scikit-learn's stopping rule, but the
   loss and gradient are summed over chunks. Chunks converted to float32 are kept up to a fixed
   ``CACHE_BYTES`` (1 GiB) for the next passes and folds; beyond it they are read each pass, so
@@ -88,30 +87,26 @@ class _Chunks:
             yield a, b, x
 
 
-def _fit_stream(chunks: _Chunks, y: np.ndarray, train: np.ndarray, c: float, seed: int) -> np.ndarray:
-    """``bt.fit_bt`` on the training rows of the store: the same random half flipped (the same rng
-    draws, in row order), the objective scikit-learn's lbfgs minimises (mean log-loss plus
-    ||w||² / (2·C·n) with C = 2c), the same L-BFGS-B settings. Returns w (float64)."""
+def _fit_stream(chunks: _Chunks, y: np.ndarray, folds: np.ndarray, held_out: int, c: float) -> np.ndarray:
+    """``bt.fit_bt`` on the rows outside fold `held_out`: the objective scikit-learn's lbfgs
+    minimises (mean log-loss plus ||w||² / (2·C·n) with C = 2c) with the same L-BFGS-B settings.
+    fit_bt's random half-flip (−d with the other label) leaves every loss term as it is, so here
+    the label sign is applied directly and nothing per pair is kept but the fold ids. Returns w."""
     from scipy.optimize import minimize
     from scipy.special import expit
 
-    n_train = int(train.sum())
-    signs = np.random.default_rng(seed).choice(np.array([1, -1], dtype=np.int8), size=n_train)
-    signs[:2] = (1, -1)
-    s = np.zeros(len(train), dtype=np.int8)
-    s[train] = signs
-    t = np.where(s > 0, y, 1 - y)
-    q = (s * (2 * t - 1)).astype(np.float32)  # ±1 on training rows: label × flip; 0 elsewhere
+    n_train = int((folds != held_out).sum())
     C = 2 * c
 
     def loss_grad(w: np.ndarray) -> tuple[float, np.ndarray]:
         w32 = w.astype(np.float32)
         loss, grad = 0.0, np.zeros_like(w)
         for a, b, x in chunks:
-            qq = q[a:b]
+            train = folds[a:b] != held_out
+            qq = (train * (2 * y[a:b] - 1)).astype(np.float32)  # ±1: the label side; 0: held out
             m = qq * (x @ w32)
-            # held-out rows (q = 0) weigh nothing: masking beats copying the training rows out
-            loss += float(np.logaddexp(0, -m)[qq != 0].sum())
+            # held-out rows weigh nothing: masking beats copying the training rows out
+            loss += float(np.logaddexp(0, -m)[train].sum())
             grad += x.T @ (-qq * expit(-m)).astype(np.float32)
         return loss / n_train + w @ w / (2 * C * n_train), grad / n_train + w / (C * n_train)
 
@@ -127,11 +122,11 @@ def stream_cross_fit(store: VectorStore, name: str, y: np.ndarray, k: int = 5, c
     n = store.rows[name]
     if n < 2 * k:
         raise ValueError(f"cross-fitting with {k} folds needs at least {2 * k} pairs, got {n}")
-    folds = fold_ids(n, k, seed, groups)
+    folds = fold_ids(n, k, seed, groups).astype(np.int16)  # 2 bytes a pair for the whole fit
     chunks = _Chunks(store, name, chunk, cache_bytes)
     out = np.zeros(n, dtype=np.float64)
     for f in range(k):
-        w = _fit_stream(chunks, y, folds != f, c, seed).astype(np.float32)
+        w = _fit_stream(chunks, y, folds, f, c).astype(np.float32)
         for a, b, x in chunks:
             test = folds[a:b] == f
             if test.any():
