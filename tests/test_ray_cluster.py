@@ -3,8 +3,8 @@
 
 The cluster is two `ray start --block` processes (a head and a second node, one CPU each) in
 their own temp dir and on free ports, so other Ray instances on this machine are untouched; they
-are stopped by signalling the process groups this module started (their Ray processes share
-their fate), never with `ray stop`, which would stop every Ray on the machine.
+are stopped by killing the process groups this module started (their Ray processes share their
+fate), never with `ray stop`, which would stop every Ray on the machine.
 """
 
 from __future__ import annotations
@@ -82,15 +82,12 @@ def cluster(tmp_path_factory):
         _wait_for_nodes(address, env, 2, procs)
         yield {"address": address, "env": dict(env, RAY_ADDRESS=address), "nodes": tmp / "nodes"}
     finally:
+        # SIGKILL to the groups we started: a SIGTERM makes each node drain for 30 s first; the
+        # node's Ray processes die with `ray start` (Ray sets PR_SET_PDEATHSIG on them)
         for p in reversed(procs):
             if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
-                p.wait(timeout=10)
+            p.wait(timeout=30)
 
 
 def _pipeline(tmp: Path, hh: Path, out: str) -> Path:
