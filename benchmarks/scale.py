@@ -1,14 +1,21 @@
-"""Scale benchmark: the clean-preferences pipeline at growing sizes; wall time, peak RSS, time per stage.
+"""Scale benchmark: the clean-preferences pipeline at growing sizes; µs per pair per stage, peak RSS.
 
 Data: the shared HH-RLHF sample resampled with perturbations (a random tag and a shuffled word
-pair per copy, so copies are near-duplicates but not exact ones) to N pairs.
-Each size runs in a fresh subprocess so its peak RSS is its own.
+pair per copy, so copies are near-duplicates but not exact ones) to N pairs, written once to
+``.benchdata/`` (about 1 GB per million pairs). Each size runs in a fresh subprocess; peak RSS
+is sampled over that process and all its descendants (on Ray: the raylet, workers and object
+store processes of the local cluster too), every 0.2 s.
 
-    python benchmarks/scale.py --sizes 10000 100000 1000000
-    python benchmarks/scale.py --sizes 10000 --pipeline pipelines/clean_preferences.yaml
-    python benchmarks/scale.py --sizes 10000 100000 --set embedder=fake   # engine cost without the model
+    python benchmarks/scale.py                                  # 100k, 1M, 3M, 10M, hashing embedder
+    python benchmarks/scale.py --sizes 100000 1000000 --engine local ray
+    python benchmarks/scale.py --sizes 100000 --embedder minilm # the bundled MiniLM (slow on CPU)
+    python benchmarks/scale.py --sizes 10000 --set embedder=fake   # engine cost without a model
 
-``--set KEY=VALUE`` overrides that option in every step that has it (e.g. embedder, batch_size).
+``--embedder hashing`` (default) sets ``embedder={backend: hashing, cache: false, options: {dim:
+256}}``, ``seeds=[0]``, ``feature_maps=[resp]`` and ``batch_size=5000``, as the README's figures;
+``--embedder minilm`` keeps the pipeline's own (MiniLM). ``--set KEY=VALUE`` overrides that option
+in every step that has it (after the embedder's). Stages print µs per input pair: each step's own
+seconds, and ``read+write`` = wall − Σ steps (reading, shards, checkpoints, engine overhead).
 """
 
 from __future__ import annotations
@@ -66,13 +73,52 @@ def _coerce(v: str):
         return v
 
 
-def child(pipeline: str, data: str, out: str, sets: list[str]) -> None:
+HASHING = ["embedder={backend: hashing, cache: false, options: {dim: 256}}", "seeds=[0]", "feature_maps=[resp]",
+           "batch_size=5000"]
+
+
+class TreeRSS:
+    """Peak of the summed RSS of this process and its descendants, sampled in a thread."""
+
+    def __init__(self, every: float = 0.2):
+        import threading
+
+        self.peak, self._stop = 0, threading.Event()
+        self._t = threading.Thread(target=self._run, args=(every,), daemon=True)
+
+    def _run(self, every: float) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for p in [me, *me.children(recursive=True)]:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:  # a worker that just exited
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(every)
+
+    def __enter__(self) -> "TreeRSS":
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._t.join()
+
+
+def child(pipeline: str, data: str, out: str, engine: str, sets: list[str]) -> None:
     from curate.config import load_pipeline
     from curate.pipeline import Pipeline
 
     cfg = load_pipeline(pipeline)
     cfg.input.path, cfg.input.limit, cfg.output.dir = data, None, out
+    cfg.steps = [s for s in cfg.steps if f"skip:{s.step}" not in sets]
     for kv in sets:
+        if kv.startswith("skip:"):
+            continue
         key, _, value = kv.partition("=")
         if key == "batch_size":
             cfg.batch_size = int(value)
@@ -80,10 +126,12 @@ def child(pipeline: str, data: str, out: str, sets: list[str]) -> None:
             if key in s.options or key in _option_names(s.step):
                 s.options[key] = _coerce(value)
     start = time.perf_counter()
-    stats = Pipeline.from_config(cfg).run(overwrite=True)
+    with TreeRSS() as tree:
+        stats = Pipeline.from_config(cfg).run(overwrite=True, engine=engine)
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"wall": wall, "peak_rss_mb": peak, "records_out": stats["output"]["records"],
+    print(json.dumps({"wall": wall, "peak_rss_mb": peak, "tree_rss_mb": tree.peak / 2**20,
+                      "records_out": stats["output"]["records"],
                       "read": stats["read"]["records_in"],
                       "steps": [(s["name"], s["seconds"], s["records_in"], s["records_out"]) for s in stats["steps"]]}))
 
@@ -96,35 +144,74 @@ def _option_names(step: str) -> set[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 3_000_000, 10_000_000])
+    ap.add_argument("--engine", nargs="+", choices=["local", "ray"], default=["local"],
+                    help="run each size on these engines, one after the other")
+    ap.add_argument("--embedder", choices=["hashing", "minilm"], default="hashing")
     ap.add_argument("--pipeline", default=str(ROOT / "pipelines" / "clean_preferences.yaml"))
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--skip", action="append", default=[], metavar="STEP",
+                    help="leave this step out of the pipeline (e.g. semantic_dedup, to time the rest)")
+    ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         return child(*a.child, a.sets)
+    sets = (HASHING if a.embedder == "hashing" else []) + a.sets + [f"skip:{s}" for s in a.skip]
     results = []
     for n in a.sizes:
         data = generate(n)
-        out = DATA / f"scale-out-{n}"
-        cmd = [sys.executable, __file__, "--child", a.pipeline, str(data), str(out)] + \
-              [x for kv in a.sets for x in ("--set", kv)]
-        proc = subprocess.run(cmd, capture_output=True, text=True,
-                              env=dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1"))
-        if proc.returncode != 0:
-            print(f"{n:>9,} pairs: failed: {proc.stderr.strip()[-800:]}")
+        for engine in a.engine:
+            r = _run_one(a.pipeline, data, n, engine, sets)
+            if r is not None:
+                results.append({"pairs": n, "engine": engine, **r})
+                _report(n, engine, r)
+    _growth(results)
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=2))
+
+
+def _run_one(pipeline: str, data: Path, n: int, engine: str, sets: list[str]) -> dict | None:
+    out = DATA / f"scale-out-{n}-{engine}"
+    cmd = [sys.executable, __file__, "--child", pipeline, str(data), str(out), engine] + \
+          [x for kv in sets for x in ("--set", kv)]
+    proc = subprocess.run(cmd, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1"))
+    if proc.returncode != 0:
+        print(f"{n:>10,} pairs ({engine}): failed: {proc.stderr.strip()[-800:]}")
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _stages(r: dict) -> dict[str, float]:
+    """Seconds per stage: each step's own, and read+write for the rest of the wall time."""
+    steps = {name: secs for name, secs, _, _ in r["steps"]}
+    return {"read+write": max(0.0, r["wall"] - sum(steps.values())), **steps}
+
+
+def _report(n: int, engine: str, r: dict) -> None:
+    print(f"{n:>10,} pairs ({engine}): {r['wall']:8.1f} s  {r['wall'] / n * 1e6:7.1f} µs/pair  "
+          f"peak RSS {r['tree_rss_mb']:7.0f} MB (process tree; this process {r['peak_rss_mb']:.0f} MB)  "
+          f"→ {r['records_out']:,} kept", flush=True)
+    rows = {name: (rin, rout) for name, _, rin, rout in r["steps"]}
+    for name, secs in _stages(r).items():
+        rin, rout = rows.get(name, (r["read"], ""))
+        print(f"    {name:<24} {secs:8.2f} s  {secs / n * 1e6:8.1f} µs/pair  {rin:>10,} → {rout:,}"
+              if rout != "" else f"    {name:<24} {secs:8.2f} s  {secs / n * 1e6:8.1f} µs/pair")
+
+
+def _growth(results: list[dict]) -> None:
+    """µs/pair per stage at the largest size over the smallest (the goal: ≤ 1.3 for every stage)."""
+    for engine in {r["engine"] for r in results}:
+        rs = sorted((r for r in results if r["engine"] == engine), key=lambda r: r["pairs"])
+        if len(rs) < 2:
             continue
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
-        results.append((n, r))
-        per = r["wall"] / n * 1e6
-        print(f"{n:>9,} pairs: {r['wall']:8.1f} s  {per:7.1f} µs/pair  peak RSS {r['peak_rss_mb']:7.0f} MB  "
-              f"→ {r['records_out']:,} kept", flush=True)
-        for name, secs, rin, rout in r["steps"]:
-            print(f"    {name:<24} {secs:8.2f} s  {rin:>9,} → {rout:,}")
-    if len(results) > 1:
-        (n0, r0), (n1, r1) = results[0], results[-1]
-        print(f"growth: {n1 / n0:.0f}x data → {r1['wall'] / r0['wall']:.1f}x time, "
-              f"{r1['peak_rss_mb'] / r0['peak_rss_mb']:.2f}x peak RSS")
+        lo, hi = rs[0], rs[-1]
+        s_lo, s_hi = _stages(lo), _stages(hi)
+        ratios = {k: (s_hi[k] / hi["pairs"]) / (s_lo[k] / lo["pairs"]) for k in s_hi if s_lo.get(k)}
+        print(f"{engine}: {hi['pairs'] // lo['pairs']}x data → {hi['wall'] / lo['wall']:.1f}x time, "
+              f"{hi['tree_rss_mb'] / lo['tree_rss_mb']:.2f}x peak RSS; µs/pair ratio per stage: "
+              + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
 
 
 if __name__ == "__main__":

@@ -18,11 +18,11 @@ import pytest
 from click.testing import CliRunner
 
 from curate.errors import ConfigError
-from curate.io.writers import read_records
 from curate.pipeline import Pipeline
 from curate.schema import prompt_text_expr
 from curate.steps.basic import DropIdentical, LengthFilter
 from curate.step import Step
+from tests.helpers.runs import assert_same_run, counts
 
 ray = pytest.importorskip("ray")
 ROOT = Path(__file__).resolve().parents[1]  # on PYTHONPATH: `tests.helpers.slow_step` imports from here
@@ -129,38 +129,6 @@ def _steps() -> list:
             FirstPromptOnly(), EmbedSimilarity(), LongerThanMedian()]
 
 
-# ---------------------------------------------------------------- comparison
-
-
-def _rejected(run: Path) -> set[tuple]:
-    df = pl.concat([pl.read_parquet(f) for f in sorted((run / "rejected").glob("*.parquet"))],
-                   how="diagonal_relaxed")
-    return set(df.select("id", "_step", "_reason").iter_rows())
-
-
-def _quarantine(run: Path) -> dict[str, str]:
-    return {f.name: f.read_text() for f in sorted((run / "quarantine").glob("*.jsonl"))}
-
-
-def _counts(stats: dict) -> dict:
-    keep = ("records_in", "records_out", "dropped", "counts")
-    return {"read": {k: stats["read"][k] for k in keep},
-            "steps": [{k: s[k] for k in ("name", *keep)} for s in stats["steps"]],
-            "totals": (stats["output"]["records"], stats["quarantined"], stats["rejected"])}
-
-
-def assert_same_run(local: Path, ray_run: Path, s_local: dict, s_ray: dict) -> None:
-    a, b = read_records(local).sort("id"), read_records(ray_run).sort("id")
-    assert a.height > 0 and set(a["id"]) == set(b["id"])
-    assert a.columns == b.columns
-    assert a.equals(b), "same ids but different contents"
-    assert _rejected(local) == _rejected(ray_run)
-    assert _quarantine(local) == _quarantine(ray_run)
-    assert _counts(s_local) == _counts(s_ray)
-    assert set(s_local) == set(s_ray)  # the same stats shape
-    assert json.loads((ray_run / "stats.json").read_text())["output"]["records"] == b.height
-
-
 @pytest.fixture(scope="module")
 def both_engines(local_ray, hh_path, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ray-eq")
@@ -225,10 +193,14 @@ output: {{dir: "{tmp_path / engine}"}}
     assert_same_run(tmp_path / "local", tmp_path / "ray", s_local, s_ray)
 
 
-def test_ray_refuses_resume(tmp_path):
-    p = Pipeline({"path": "x.jsonl"}, [DropIdentical()], {"dir": str(tmp_path)})
-    with pytest.raises(ConfigError, match="cannot resume"):
-        p.run(engine="ray", resume=True)
+def test_ray_resume_of_a_finished_run_is_a_no_op_and_a_fresh_one_refuses(local_ray, hh_path, tmp_path):
+    p = Pipeline({"path": str(hh_path), "format": "hh", "limit": 300}, [DropIdentical(), FirstPromptOnly()],
+                 {"dir": str(tmp_path)}, batch_size=100)
+    first = p.run(engine="ray")
+    again = p.run(engine="ray", resume=True)  # every stage is done: same counts, nothing redone
+    assert counts(first) == counts(again)
+    with pytest.raises(ConfigError, match="--overwrite"):
+        p.run(engine="ray")
 
 
 def test_semantic_dedup_embeds_in_actors_then_indexes_on_driver(local_ray, hh_path, tmp_path):

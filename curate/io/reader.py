@@ -28,6 +28,8 @@ import polars as pl
 
 from curate.errors import ConfigError, RecordError
 from curate.io.formats.base import Format, detect_format, find_format
+from curate.io.pool import PROCESS_MIN_BYTES, process_pool
+from curate.io.pool import convert as pool_convert
 from curate.io.rows import JSONError, loads
 from curate.io.sources import JsonlSource, Row, Source, open_source
 from curate.registry import FORMATS
@@ -47,6 +49,8 @@ class Reader:
                  columns: dict | None = None, format_options: dict | None = None,
                  split: str = "train", name: str | None = None, limit: int | None = None,
                  source_label: str | None = None, batch_size: int = 1000):
+        self._kw = dict(path=path, type=type, format=format, columns=columns, format_options=format_options,
+                        split=split, name=name, limit=limit, source_label=source_label, batch_size=batch_size)
         self.source: Source = open_source(path, type=type, split=split, name=name)
         self.format_name = format
         self.format_kw: dict[str, Any] = dict(format_options or {})
@@ -59,6 +63,7 @@ class Reader:
         self._adapter: Format | None = None  # the first adapter used: it decides the fast path
         self._pending: dict | None = None  # adjacent-merge buffer for candidate formats (HelpSteer2)
         self.workers = max(1, min(4, os.cpu_count() or 1))
+        self.process_min_bytes = PROCESS_MIN_BYTES  # inputs this big convert in processes (pool.py)
         self.kind: str | None = None
         if format != "auto":
             cls = FORMATS.get(format)
@@ -169,15 +174,21 @@ class Reader:
                 and self._adapter.converts_frames() and not self._adapter.merge_adjacent)
 
     def _parallel_batches(self, index: int, first: list, chunks: Iterator[list]) -> Iterator[ReadBatch]:
-        """Convert chunks on `workers` threads; results come back in order, at most `workers`+1 in flight."""
+        """Convert chunks on `workers` threads, or processes for a big input (``curate.io.pool``);
+        results come back in order, at most `workers`+1 in flight."""
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
         from itertools import chain
 
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="curate-read") as pool:
+        if (self.source.total or 0) >= self.process_min_bytes:
+            pool, submit = process_pool(self.workers, self._kw, self.kind), lambda c: pool.submit(pool_convert, c)
+        else:
+            pool = ThreadPoolExecutor(self.workers, thread_name_prefix="curate-read")
+            submit = lambda c: pool.submit(self._convert, c, False)  # noqa: E731
+        with pool:
             window: deque = deque()
             for chunk in chain([first], chunks):
-                window.append(pool.submit(self._convert, chunk, False))
+                window.append(submit(chunk))
                 if len(window) > self.workers:
                     yield ReadBatch(index, *window.popleft().result())
                     index += 1

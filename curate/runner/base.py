@@ -8,7 +8,7 @@ implement ``execute``. Engines are registered by name in ``curate.registry.ENGIN
 
     Runner.run()
       prepare_run_dir → restore(checkpoint) → write pipeline.yaml → execute(ctx, ck)  [engine]
-      → checkpoint finished → stats.json (with ``health``) → remove stages/
+      → checkpoint finished → stats.json (with ``health``) → remove ``scratch`` (stages/)
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class Runner(ABC):
     """Runs one pipeline into one run directory. Subclasses implement ``execute``."""
 
     engine: ClassVar[str] = ""
+    scratch: ClassVar[tuple[str, ...]] = ("stages",)  # run-dir parts removed once the run is finished
 
     def __init__(self, pipeline, run_dir: str | Path | None = None, resume: bool = False,
                  overwrite: bool = False, progress: bool = False, checks: RunChecks | None = None,
@@ -72,7 +73,8 @@ class Runner(ABC):
         ck.save(self.run_dir)
         stats = self.final_stats(started)
         write_json(stats, self.run_dir / "stats.json")
-        shutil.rmtree(self.run_dir / "stages", ignore_errors=True)
+        for part in self.scratch:
+            shutil.rmtree(self.run_dir / part, ignore_errors=True)
         return stats
 
     @abstractmethod
@@ -82,14 +84,16 @@ class Runner(ABC):
         Close the steps it set up; the context is closed by ``run``."""
 
     # ------------------------------------------------------------ shared pieces
-    def count_read(self, batch: ReadBatch) -> None:
-        """Count one input batch (rows in, records out, quarantine by reason) and write its quarantine."""
-        s = self.read_stats
+    def count_read(self, batch: ReadBatch, into: StepStats | None = None) -> StepStats:
+        """Count one input batch (rows in, records out, quarantine by reason) into the run's read
+        stats (or `into`: the Ray engine keeps them per block) and write its quarantine."""
+        s = self.read_stats if into is None else into
         s.records_in += batch.rows
         s.records_out += batch.frame.height
         for q in batch.quarantined:
             s.dropped[q["reason"]] += 1
         self.files.quarantine(batch.index, batch.quarantined)
+        return s
 
     def snapshot(self) -> dict:
         return {"read": self.read_stats.to_dict(), **{s.label: s.stats.to_dict() for s in self.p.steps}}

@@ -26,12 +26,14 @@ class RunFiles:
         if rows:
             write_jsonl(rows, self.run_dir / "quarantine" / f"part-{batch_index:05d}.jsonl")
 
-    def rejected(self, segment: int, n: int, dropped: list[pl.DataFrame]) -> None:
-        """`dropped`: the frames of ``Step.take_dropped()`` (record columns + ``_step``, ``_reason``)."""
+    def rejected(self, segment: int, n: int | str, dropped: list[pl.DataFrame]) -> None:
+        """`dropped`: the frames of ``Step.take_dropped()`` (record columns + ``_step``, ``_reason``);
+        `n`: the batch, or a name already formatted (Ray: a second file of a split block)."""
         frames = [d for d in dropped if d.height]
         if frames:
+            part = f"{n:05d}" if isinstance(n, int) else n
             write_frame(pl.concat(frames, how="diagonal_relaxed"),
-                        self.run_dir / "rejected" / f"s{segment}-part-{n:05d}.parquet")
+                        self.run_dir / "rejected" / f"s{segment}-part-{part}.parquet")
 
     def output_records(self) -> int:
         """Records in ``data/part-*`` (parquet or jsonl shards)."""

@@ -3,6 +3,11 @@
 ``RayPlan.build(ds, steps)`` decides per step, in pipeline order (see ``ray_engine.py`` for the
 rules); a step's ``ray_plan(ds, plan)`` hook receives the plan and may use its helpers (``map``,
 ``on_driver``, ``fit``, ``frames``, ``embed_first``, ``ctx``).
+
+A plan covers one stage of the pipeline (the runner splits it before each full-pass step, as the
+local engine does). Rows carry their input block's number (``ray_tasks.BLOCK``); steps on the
+driver keep their stats per block (``take``) and, when stateful, save a state snapshot after each
+block through the stage's ``BlockLog``, so a resumed run continues from the last committed one.
 """
 
 from __future__ import annotations
@@ -14,21 +19,25 @@ import polars as pl
 
 from curate.context import RunContext
 from curate.runner.outputs import RunFiles
-from curate.runner.ray_tasks import ApplySteps, PrefetchVectors, apply_task
+from curate.runner.ray_resume import BlockLog
+from curate.runner.ray_tasks import ApplySteps, PrefetchVectors, apply_task, by_block, take_delta, with_block
+from curate.stats import StepStats
 from curate.step import Step
 
 
 class RayPlan:
     """Builds the Ray Dataset for a pipeline; also the helper a step's ``ray_plan`` receives."""
 
-    def __init__(self, files: RunFiles, sink: Any, ctx: RunContext):
+    def __init__(self, files: RunFiles, sink: Any, ctx: RunContext, log: BlockLog):
         import ray
 
-        self.files, self.sink, self.ctx = files, sink, ctx
+        self.files, self.sink, self.ctx, self.log = files, sink, ctx, log
         self._ctx_args = {"run_dir": str(ctx.run_dir), "cache_dir": str(ctx.cache_dir), "seed": ctx.seed,
                           "progress": False}
-        self._seg = 0
+        self._seg = 100 * log.stage  # rejected/s<seg>-part-<block>: the same names when a stage is redone
         self.driver_steps: list[Step] = []  # set up on the driver; closed by the runner
+        self.fit_stats: dict[str, dict] = {}  # label -> what a full-pass step counted in fit
+        self._blocks: dict[int, dict[str, StepStats]] = {}  # driver steps' stats per block
         res = ray.cluster_resources()
         self.gpus, self.cpus = int(res.get("GPU", 0)), max(1, int(res.get("CPU", 1)))
 
@@ -48,9 +57,13 @@ class RayPlan:
                               fn_kwargs={"key": uuid.uuid4().hex, **kw}, num_cpus=1)
 
     def frames(self, ds: Any) -> Iterator[pl.DataFrame]:
-        """The dataset's batches as polars frames on the driver, in order."""
+        """The dataset's batches as polars frames on the driver, in order (with the BLOCK column)."""
         for table in ds.iter_batches(batch_format="pyarrow", batch_size=None):
             yield pl.from_arrow(table)
+
+    def take(self, block: int) -> dict[str, dict]:
+        """What the driver's steps counted on one block (label → StepStats dict), then forget it."""
+        return {label: s.to_dict() | {"seconds": s.seconds} for label, s in self._blocks.pop(block, {}).items()}
 
     def setup_on_driver(self, step: Step) -> None:
         if step not in self.driver_steps:
@@ -63,17 +76,29 @@ class RayPlan:
 
         self.setup_on_driver(step)
         seg, refs = self._next_seg(), []
-        for df in self.frames(ds):
-            out = step(df)
-            self.files.rejected(seg, len(refs), step.take_dropped())
-            refs.append(ray.put(out.to_arrow()))
+        for frame in self.frames(ds):
+            for block, df in by_block(frame):
+                out = step(df)
+                delta = take_delta(step)
+                if block is not None:  # an empty batch: nothing dropped, nothing to count
+                    self.files.rejected(seg, block, step.take_dropped())
+                    self._blocks.setdefault(block, {}).setdefault(step.label, StepStats(step.label)).merge(delta)
+                    if step.stateful:
+                        self.log.snapshot(step, block)
+                refs.append(ray.put(with_block(out, block).to_arrow()))
         return ray.data.from_arrow_refs(refs) if refs else ds
 
     def fit(self, ds: Any, step: Step) -> Any:
         """Full-pass steps: materialise the dataset once and fit on the driver over its batches."""
+        import time
+
         ds = ds.materialize()
         self.setup_on_driver(step)
-        step.fit(lambda: self.frames(ds))
+        start = time.perf_counter()
+        step.fit(lambda: (df for frame in self.frames(ds) for _, df in by_block(frame)))
+        step.stats.seconds += time.perf_counter() - start  # as the local engine counts it
+        # counted once, here: the copies of a fitted step sent to workers start from zero
+        self.fit_stats[step.label] = take_delta(step)
         return ds
 
     def embed_first(self, ds: Any, step: Step) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,8 +16,10 @@ from curate.errors import ConfigError
 from curate.registry import STEPS
 from curate.schema import add_votes, prompt_text_expr
 from curate.step import Batches, Options, Step
-from curate.vote.bt import FEATURE_MAPS, PairVectors, cross_fit, features
-from curate.vote.groups import group_ids
+from curate.runner.base import safe_name
+from curate.vote.bt import FEATURE_MAPS, PairVectors, features
+from curate.vote.bt_stream import IdIndex, VectorStore, id_hashes, stream_cross_fit, stream_group_ids
+from curate.vote.groups import normalised_prompt_hash
 from curate.vote.matrix import sigmoid
 
 
@@ -31,6 +35,9 @@ class EmbedBTOptions(Options):
     voter: str | None = Field(None, description="voter name prefix (default: the step label)")
     family: str | None = Field(None, description="vote family (default: embed:<backend>:<model>); every "
                                "feature map and seed of one embedding is one family, pooled as one witness")
+    memory_mb: int = Field(1024, ge=0, description="float32 feature chunks kept in memory across the fit's "
+                           "passes; the rest is re-read from the float16 files under the run dir each pass "
+                           "(a fixed cap: memory does not grow with the number of pairs)")
     group_folds: bool = Field(True, description="keep pairs of one prompt / dedup cluster in one fold "
                               "(curate.vote.groups); false splits by row and leaks siblings' labels")
 
@@ -65,11 +72,14 @@ class EmbedBTVoter(Step):
     def __init__(self, *a: Any, **kw: Any):
         super().__init__(*a, **kw)
         self.embedder = None
-        self.margins: dict[str, np.ndarray] = {}
+        self.margins = np.zeros((0, 0))  # row (fit order) x voter
+        self.index: IdIndex | None = None  # id -> row of margins
         self.voters: list[str] = []
+        self._run_dir: Path | None = None
 
     def setup(self, ctx: RunContext) -> None:
         self.embedder = build_embedder(self.options.embedder, ctx)
+        self._run_dir = ctx.run_dir  # the fit's vectors go under it (stages/), removed after the fit
 
     def voter_names(self) -> list[str]:
         prefix = self.options.voter or self.label
@@ -97,36 +107,65 @@ class EmbedBTVoter(Step):
         return v
 
     def fit(self, batches: Batches) -> None:
-        cols_in = ["id", "prompt", "chosen", "rejected"]
-        df = pl.concat([b.select(cols_in + (["cluster_id"] if "cluster_id" in b.columns else []))
-                        for b in batches() if b.height], how="diagonal_relaxed")
+        """One streamed pass: each batch is embedded and its features appended (float16) to a
+        ``VectorStore`` under the run directory; only 64-bit keys per pair stay in memory. Then
+        the out-of-fold models train on chunks read back (``curate.vote.bt_stream``)."""
         o = self.options
-        if df.height < 2 * o.folds:
-            raise ConfigError(f"step {self.label}: {df.height} pairs are too few for {o.folds}-fold cross-fitting; "
-                              f"lower 'folds' or give it at least {2 * o.folds} pairs")
-        v = self.vectors(df)
-        y = np.ones(df.height)  # the current label: chosen won
-        groups = group_ids(df) if o.group_folds else None
-        if groups is not None and groups.max() + 1 < o.folds:
-            raise ConfigError(f"step {self.label}: {groups.max() + 1} prompt groups are too few for {o.folds} folds; "
-                              f"lower 'folds' or set group_folds: false")
-        cols, acc = [], {}
-        for fm in o.feature_maps:
-            d = features(v, fm)
-            for s in o.seeds:
-                m = cross_fit(d, y, k=o.folds, c=o.C, seed=s, groups=groups)
-                cols.append(m)
-                acc[f"{o.voter or self.label}:{fm}:s{s}"] = round(float((m > 0).mean()), 4)
+        store = VectorStore(self._scratch())
+        try:
+            keys, n = self._store_features(batches, store), store.rows.get(o.feature_maps[0], 0)
+            if n < 2 * o.folds:
+                raise ConfigError(f"step {self.label}: {n} pairs are too few for {o.folds}-fold cross-fitting; "
+                                  f"lower 'folds' or give it at least {2 * o.folds} pairs")
+            y = np.ones(n)  # the current label: chosen won
+            groups = stream_group_ids(keys["prompt"], keys["cluster"]) if o.group_folds else None
+            if groups is not None and groups.max() + 1 < o.folds:
+                raise ConfigError(f"step {self.label}: {groups.max() + 1} prompt groups are too few for {o.folds} "
+                                  f"folds; lower 'folds' or set group_folds: false")
+            cols, acc = [], {}
+            for fm in o.feature_maps:
+                for s in o.seeds:
+                    m = stream_cross_fit(store, fm, y, k=o.folds, c=o.C, seed=s, groups=groups,
+                                         cache_bytes=o.memory_mb << 20)
+                    cols.append(m)
+                    acc[f"{o.voter or self.label}:{fm}:s{s}"] = round(float((m > 0).mean()), 4)
+        finally:
+            store.close()
         self.voters = self.voter_names()
-        margins = np.stack(cols, axis=1)
-        self.margins = dict(zip(df["id"].to_list(), margins))
-        self.stats.figures.update(oof_accuracy=acc, pairs_fitted=df.height,
+        self.margins = np.stack(cols, axis=1)
+        self.index = IdIndex(keys["id"])
+        self.stats.figures.update(oof_accuracy=acc, pairs_fitted=n,
                                   fold_groups=int(groups.max() + 1) if groups is not None else None)
 
+    def _scratch(self) -> Path:
+        base = self._run_dir / "stages" if self._run_dir else Path(tempfile.mkdtemp(prefix="curate-bt-"))
+        return base / f"vectors-{safe_name(self.label)}"
+
+    def _store_features(self, batches: Batches, store: VectorStore) -> dict[str, np.ndarray]:
+        """Append every batch's features per feature map; return per-row keys: id hash, prompt
+        group key, cluster key (masked where a row has none)."""
+        ids, prompts, clusters = [], [], []
+        for b in batches():
+            if not b.height:
+                continue
+            v = self.vectors(b)
+            for fm in self.options.feature_maps:
+                store.append(fm, features(v, fm))
+            ids.append(id_hashes(b["id"]))
+            text = b.select(prompt_text_expr().alias("p"))["p"].to_list()
+            prompts.append(np.array([int(normalised_prompt_hash(t or ""), 16) for t in text], dtype=np.uint64))
+            cl = b["cluster_id"] if "cluster_id" in b.columns else pl.Series([None] * b.height, dtype=pl.Utf8)
+            clusters.append(np.ma.masked_array(id_hashes(cl.cast(pl.Utf8).fill_null("")), mask=cl.is_null().to_numpy()))
+        if not ids:
+            return {"id": np.zeros(0, np.uint64), "prompt": np.zeros(0, np.uint64), "cluster": None}
+        cluster = np.ma.concatenate(clusters)
+        return {"id": np.concatenate(ids), "prompt": np.concatenate(prompts),
+                "cluster": cluster if (~np.ma.getmaskarray(cluster)).any() else None}
+
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
-        missing = np.full(len(self.voters), np.nan)
-        rows = [self.margins.get(i, missing) for i in batch["id"].to_list()]
-        m = np.stack(rows) if rows else np.zeros((0, len(self.voters)))
+        rows = self.index.lookup(batch["id"]) if self.index is not None else np.full(batch.height, -1)
+        m = self.margins[np.maximum(rows, 0)] if len(self.margins) else np.zeros((batch.height, len(self.voters)))
+        m = np.where((rows >= 0)[:, None], m, np.nan)
         unseen = int(np.isnan(m[:, 0]).sum()) if len(self.voters) else 0
         self.stats.count("unseen_pairs", unseen)  # pairs the fit never saw get no vote
         for j, voter in enumerate(self.voters):
