@@ -29,12 +29,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def child(n: int, embedder: str, memory_mb: int) -> None:
-    import polars as pl
+
+    from scale import generate
 
     from curate.context import RunContext
     from curate.io.reader import Reader
     from curate.vote.embed_bt import EmbedBTVoter
-    from scale import generate
 
     emb = {"backend": "fake"} if embedder == "fake" else {"backend": "hashing", "cache": False, "options": {"dim": 256}}
     step = EmbedBTVoter(embedder=emb, feature_maps=["resp"], seeds=[0], memory_mb=memory_mb)

@@ -100,7 +100,7 @@ class TreeRSS:
             self.peak = max(self.peak, total)
             self._stop.wait(every)
 
-    def __enter__(self) -> "TreeRSS":
+    def __enter__(self) -> TreeRSS:
         self._t.start()
         return self
 

@@ -58,10 +58,12 @@ def _fuzz_lines(seed: int, n: int = 240) -> list[bytes]:
     rng = random.Random(seed)
     specials = [
         b'{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: \\ud800 lone", "rejected": "\\n\\nHuman: hi\\n\\nAssistant: no"}',
-        b'{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: \\ud83d\\ude00 pair", "rejected": "\\n\\nHuman: hi\\n\\nAssistant: no"}',
+        b'{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: \\ud83d\\ude00 pair", '
+        b'"rejected": "\\n\\nHuman: hi\\n\\nAssistant: no"}',
         b'{"chosen": "\\n\\nHuman: a\\n\\nAssistant: first", "rejected": "\\n\\nHuman: a\\n\\nAssistant: r",'
         b' "chosen": "\\n\\nHuman: a\\n\\nAssistant: last"}',
-        json.dumps({"chosen": _H.format(p="x\u001ey\u001fz", r="c"), "rejected": _H.format(p="x\u001ey\u001fz", r="r")}).encode(),
+        json.dumps({"chosen": _H.format(p="x\u001ey\u001fz", r="c"),
+                    "rejected": _H.format(p="x\u001ey\u001fz", r="r")}).encode(),
         json.dumps({"chosen": _H.format(p="q", r="c\u001e"), "rejected": _H.format(p="q", r="r")}).encode(),
         b'{"chosen": 3, "rejected": "\\n\\nHuman: a\\n\\nAssistant: r"}',
         b'{"chosen": "plain text", "rejected": "other text"}',
@@ -76,8 +78,8 @@ def _fuzz_lines(seed: int, n: int = 240) -> list[bytes]:
             lines.append(rng.choice(specials))
         else:
             p = rng.choice(["hi", "how are you?", "tell me a joke", "ünïcödé ✓"])
-            lines.append(json.dumps({"chosen": _H.format(p=p, r=f"good {i}"),
-                                     "rejected": _H.format(p=p, r=f"bad {i}")}, ensure_ascii=rng.random() < 0.5).encode())
+            row = {"chosen": _H.format(p=p, r=f"good {i}"), "rejected": _H.format(p=p, r=f"bad {i}")}
+            lines.append(json.dumps(row, ensure_ascii=rng.random() < 0.5).encode())
     return lines
 
 

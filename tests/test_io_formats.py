@@ -13,7 +13,8 @@ from curate.io.formats.trl import TRLFormat
 from curate.io.formats.ultrafeedback import UltraFeedbackFormat
 
 HH_ROW = {
-    "chosen": "\n\nHuman: hi there\n\nAssistant: hello!\n\nHuman: tell me a joke\n\nAssistant: Why did the chicken cross?",
+    "chosen": "\n\nHuman: hi there\n\nAssistant: hello!\n\nHuman: tell me a joke"
+              "\n\nAssistant: Why did the chicken cross?",
     "rejected": "\n\nHuman: hi there\n\nAssistant: hello!\n\nHuman: tell me a joke\n\nAssistant: No.",
 }
 

@@ -20,8 +20,10 @@ def _mutations(rng: random.Random):
     yield "missing", json.dumps({"prompt": "x", "chosen": "y"}).encode(), None  # undetectable/missing
     yield "wrong_type", json.dumps({"prompt": "x", "chosen": 3, "rejected": "y"}).encode(), "wrong_type"
     yield "empty", json.dumps({"prompt": "x", "chosen": "", "rejected": "y"}).encode(), "empty_response"
-    yield "identical", json.dumps({"prompt": "x", "chosen": "same", "rejected": " same "}).encode(), "identical_responses"
-    yield "bad_role", json.dumps({"prompt": [{"role": "robot", "content": "x"}], "chosen": "a", "rejected": "b"}).encode(), "prompt_invalid"
+    yield ("identical", json.dumps({"prompt": "x", "chosen": "same", "rejected": " same "}).encode(),
+           "identical_responses")
+    robot = [{"role": "robot", "content": "x"}]
+    yield "bad_role", json.dumps({"prompt": robot, "chosen": "a", "rejected": "b"}).encode(), "prompt_invalid"
     yield "garbage", bytes(rng.randrange(256) for _ in range(rng.randrange(1, 80))).replace(b"\n", b" "), None
     yield "nul", b"\x00\x00\x00", None
 

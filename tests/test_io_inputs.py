@@ -7,9 +7,9 @@ import json
 import polars as pl
 import pytest
 
-from tests.helpers.data import need_shared_data as shared_data
 from curate.errors import ConfigError, InputError
 from curate.io.reader import Reader
+from tests.helpers.data import need_shared_data as shared_data
 
 TRL = {"prompt": "what is 2+2?", "chosen": "4", "rejected": "5"}
 HH = {"chosen": "\n\nHuman: hi\n\nAssistant: hello", "rejected": "\n\nHuman: hi\n\nAssistant: go away"}
@@ -86,7 +86,8 @@ def test_winner_ties_and_unknown_values_are_quarantined(tmp_path):
             {"q": "c?", "x": "1", "y": "2", "w": 9}, {"q": "d?", "x": "1", "y": "2", "w": "2"}]
     path = tmp_path / "w.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    df, bad = _read(path, format="mapping", columns={"prompt": "q", "response_a": "x", "response_b": "y", "winner": "w"},
+    cols = {"prompt": "q", "response_a": "x", "response_b": "y", "winner": "w"}
+    df, bad = _read(path, format="mapping", columns=cols,
                     format_options={"winner_values": {1: "response_a", 2: "response_b", 0: "tie"}})
     assert list(zip(df["chosen"], df["rejected"])) == [("1", "2"), ("2", "1")]
     assert [(q["line"], q["reason"]) for q in bad] == [(2, "tie"), (3, "unknown_winner")]
@@ -98,7 +99,9 @@ VARIANTS = {"prompt": "p?", "chosen": ["c0", "c1", "c2"], "rejected": ["r0", "r1
 
 
 @pytest.mark.parametrize("mode,expect", [
-    ("cross", [(i, j) for i in range(3) for j in range(3)]), ("matched", [(0, 0), (1, 1), (2, 2)]), ("first", [(0, 0)])])
+    ("cross", [(i, j) for i in range(3) for j in range(3)]),
+    ("matched", [(0, 0), (1, 1), (2, 2)]),
+    ("first", [(0, 0)])])
 def test_expand_variants_into_pairs(tmp_path, mode, expect):
     path = tmp_path / "v.jsonl"
     path.write_text(json.dumps(VARIANTS) + "\n")
@@ -106,7 +109,8 @@ def test_expand_variants_into_pairs(tmp_path, mode, expect):
                     format_options={"expand": mode})
     meta = [json.loads(m) for m in df["metadata"]]
     assert [(m["chosen_index"], m["rejected_index"]) for m in meta] == expect and not bad
-    assert df["chosen"].to_list() == [f"c{i}" for i, _ in expect] and df["rejected"].to_list() == [f"r{j}" for _, j in expect]
+    assert df["chosen"].to_list() == [f"c{i}" for i, _ in expect]
+    assert df["rejected"].to_list() == [f"r{j}" for _, j in expect]
     assert df["id"].n_unique() == df.height and meta[0]["id"] == "x1"
 
 
@@ -188,7 +192,8 @@ def test_auto_format_detects_each_row_of_a_mixed_file(tmp_path, order):
 
 def test_auto_format_quarantines_a_row_of_another_kind(tmp_path):
     path = tmp_path / "mixed.jsonl"
-    path.write_text(json.dumps(TRL) + "\n" + json.dumps({"instruction": "i", "completions": [{"response": "r"}]}) + "\n")
+    other = {"instruction": "i", "completions": [{"response": "r"}]}
+    path.write_text(json.dumps(TRL) + "\n" + json.dumps(other) + "\n")
     df, bad = _read(path)
     assert df.height == 1 and [q["reason"] for q in bad] == ["mixed_layout"]
 
@@ -211,7 +216,7 @@ def test_export_folder_reads_every_split_with_its_name(tmp_path):
     from curate.export.layouts import to_layout
     from curate.schema import frame, make_pair
 
-    recs = [make_pair("q%d?" % i, f"good {i}", f"bad {i}", "src") for i in range(5)]
+    recs = [make_pair(f"q{i}?", f"good {i}", f"bad {i}", "src") for i in range(5)]
     out = tmp_path / "exp"
     (out / "data").mkdir(parents=True)
     (out / "export.json").write_text("{}")
@@ -231,7 +236,8 @@ def test_export_folder_reads_every_split_with_its_name(tmp_path):
 def test_format_option_typo_names_format_key_and_allowed(tmp_path):
     path = tmp_path / "d.jsonl"
     path.write_text(json.dumps(TRL) + "\n")
-    with pytest.raises(ConfigError, match=r"input format 'ultrafeedback': unknown option 'scor' \(did you mean 'score'\?\).*Allowed options: score"):
+    with pytest.raises(ConfigError, match=r"input format 'ultrafeedback': unknown option 'scor' "
+                                          r"\(did you mean 'score'\?\).*Allowed options: score"):
         Reader(str(path), format="ultrafeedback", format_options={"scor": "overall_score"})
     with pytest.raises(ConfigError, match=r"input format 'hh': unknown option 'columns'.*Allowed options: \(none\)"):
         Reader(str(path), format="hh", columns={"prompt": "q"})

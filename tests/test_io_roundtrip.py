@@ -19,8 +19,8 @@ PAIRS = [
 
 
 def _trl_rows():
-    return [{"prompt": p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"], "i": json.loads(p["metadata"])["i"]}
-            for p in PAIRS]
+    return [{"prompt": p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"],
+             "i": json.loads(p["metadata"])["i"]} for p in PAIRS]
 
 
 def _read_all(path, **kw):
@@ -95,7 +95,7 @@ def test_limit_and_batching(tmp_path):
 
 def test_text_file_of_prompts_becomes_candidates(tmp_path):
     path = tmp_path / "prompts.txt"
-    path.write_bytes("Write a haiku about rain.\n\n  Explain DNS briefly.  \n".encode() + b"bad \xff byte\n")
+    path.write_bytes(b"Write a haiku about rain.\n\n  Explain DNS briefly.  \n" + b"bad \xff byte\n")
     batches = list(Reader(str(path), format="prompts").batches())
     df = batches[0].frame
     assert df.get_column("prompt").to_list() == [[{"role": "user", "content": "Write a haiku about rain."}],

@@ -20,8 +20,8 @@ from click.testing import CliRunner
 from curate.errors import ConfigError
 from curate.pipeline import Pipeline
 from curate.schema import prompt_text_expr
-from curate.steps.basic import DropIdentical, LengthFilter
 from curate.step import Step
+from curate.steps.basic import DropIdentical, LengthFilter
 from tests.helpers.runs import assert_same_run, counts
 
 ray = pytest.importorskip("ray")

@@ -165,10 +165,10 @@ def test_llm_calls_to_a_closed_port_are_reported_and_fail_the_run(tmp_path):
 @pytest.mark.parametrize("name", ["llm_judge", "extract_rubrics", "rate_responses", "generate_responses"])
 def test_every_llm_step_counts_calls_under_the_same_names(name, tmp_path):
     from curate.context import RunContext
-    from curate.testing.llm_server import free_port
     from curate.registry import STEPS
     from curate.schema import frame, make_candidate
     from curate.testing import make_pairs
+    from curate.testing.llm_server import free_port
 
     llm = {"backend": "openai", "model": "m", "base_url": f"http://127.0.0.1:{free_port()}/v1",
            "max_retries": 0, "cache": False, "timeout_s": 2}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from curate.errors import InputError, RecordError
 from curate.io.rows import JSONError, Row, Source, loads, raw_text
@@ -114,7 +114,7 @@ def _inflate(fh, chunk: int = 1 << 20) -> Iterator[bytes]:
                     raise _Damaged(f"corrupt gzip data ({e}); the lines before it were read") from None
                 if out:
                     yield out
-            raise _Damaged("corrupt gzip data")  # pragma: no cover - the piecewise feed raises first
+            raise _Damaged("corrupt gzip data") from None  # pragma: no cover - the piecewise feed raises first
         if out:
             yield out
         if d.eof:  # end of one gzip member; concatenated members follow in unused_data

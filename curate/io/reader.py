@@ -20,9 +20,10 @@ import io
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Iterator
+from typing import Any
 
 import polars as pl
 
@@ -85,11 +86,12 @@ class Reader:
             if cls is None:
                 if self._adapter is None:
                     detect_format(row.value, row.text_cells)  # raises the ConfigError naming the formats
-                raise RecordError("unknown_layout", f"no input format detects a row with keys {sorted(row.value)[:12]}; "
-                                                    f"set input.format")
+                keys = sorted(row.value)[:12]
+                raise RecordError("unknown_layout", f"no input format detects a row with keys {keys}; set input.format")
             if self.kind is not None and cls.kind != self.kind:
                 raise RecordError("mixed_layout", f"row looks like format '{cls.name}' ({cls.kind} records) but "
-                                                  f"this input gives {self.kind} records; split the file or set input.format")
+                                                  f"this input gives {self.kind} records; split the file or "
+                                                  "set input.format")
         label = self.label or os.path.basename(row.file)
         adapter = self._adapters.get((cls, label))
         if adapter is None:

@@ -8,8 +8,9 @@ them with their line number and go on.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar, Iterator
+from typing import ClassVar
 
 from curate.errors import RecordError
 

@@ -20,8 +20,8 @@ import glob
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from curate.errors import InputError, RecordError
 from curate.io.hf import HFSource, is_hf_dir

@@ -48,7 +48,7 @@ class Checkpoint:
         write_json(asdict(self), self.path(run_dir))
 
     @classmethod
-    def load(cls, run_dir: Path) -> "Checkpoint | None":
+    def load(cls, run_dir: Path) -> Checkpoint | None:
         p = cls.path(run_dir)
         if not p.exists():
             return None

@@ -13,7 +13,8 @@ block through the stage's ``BlockLog``, so a resumed run continues from the last
 from __future__ import annotations
 
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import polars as pl
 

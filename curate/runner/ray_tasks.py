@@ -23,7 +23,6 @@ from curate.runner.outputs import RunFiles
 from curate.stats import StepStats
 from curate.step import Step
 
-
 BLOCK = "_curate_block"  # the input block (batch index) a row came from; never seen by a step
 
 

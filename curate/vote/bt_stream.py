@@ -7,12 +7,14 @@ live in float16 files under the run directory (``VectorStore``), read back in ro
 
 * ``VectorStore``: one ``<name>.f16`` file per feature map, appended a batch at a time, read
   with ``np.fromfile`` at an offset (plain reads: the page cache holds the file, not our RSS).
-* ``stream_cross_fit``: the same objective and folds as ``bt.fit_bt`` / ``bt.cross_fit`` (L2-regularised logistic regression on ±d without intercept, C·2 for the
-  half-flipped data), minimised by the same L-BFGS-B with scikit-learn's stopping rule, but the
-  loss and gradient are summed over chunks. Chunks converted to float32 are kept up to a fixed
-  ``CACHE_BYTES`` (1 GiB) for the next passes and folds; beyond it they are read each pass, so
-  memory is capped, and time stays linear in N (a pass costs the same per row either way). Equal to the in-memory path up to float16 rounding
-  of the features and the solver's tolerance (``tests/test_vote_bt_stream.py`` states both).
+* ``stream_cross_fit``: the same objective and folds as ``bt.fit_bt`` / ``bt.cross_fit``
+  (L2-regularised logistic regression on ±d without intercept, C·2 for the half-flipped data),
+  minimised by the same L-BFGS-B with scikit-learn's stopping rule, but the loss and gradient are
+  summed over chunks. Chunks converted to float32 are kept up to a fixed ``CACHE_BYTES`` (1 GiB)
+  for the next passes and folds; beyond it they are read each pass, so memory is capped, and time
+  stays linear in N (a pass costs the same per row either way). Equal to the in-memory path up to
+  float16 rounding of the features and the solver's tolerance (``tests/test_vote_bt_stream.py``
+  states both).
 * ``stream_group_ids``: ``groups.group_ids`` from per-row 64-bit keys instead of a frame, with
   the same partition and the same numbering (groups ordered by first row), so ``group_folds``
   deals the same folds.

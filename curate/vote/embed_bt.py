@@ -14,9 +14,9 @@ from curate.context import RunContext
 from curate.embed.config import EmbedConfig, build_embedder
 from curate.errors import ConfigError
 from curate.registry import STEPS
+from curate.runner.base import safe_name
 from curate.schema import add_votes, prompt_text_expr
 from curate.step import Batches, Options, Step
-from curate.runner.base import safe_name
 from curate.vote.bt import FEATURE_MAPS, PairVectors, features
 from curate.vote.bt_stream import IdIndex, VectorStore, id_hashes, stream_cross_fit, stream_group_ids
 from curate.vote.groups import normalised_prompt_hash
@@ -29,7 +29,8 @@ class EmbedBTOptions(Options):
                                     description=f"one voter per feature map and seed: {', '.join(FEATURE_MAPS)}")
     seeds: list[int] = Field(default_factory=lambda: [0], description="fold-split seeds; each adds a voter")
     folds: int = Field(5, ge=2, description="k of k-fold cross-fitting")
-    C: float = Field(0.1, gt=0, description="inverse L2 strength of the logistic regression (0.1 is best of 0.01-10 on HH with MiniLM)")
+    C: float = Field(0.1, gt=0, description="inverse L2 strength of the logistic regression "
+                     "(0.1 is best of 0.01-10 on HH with MiniLM)")
     prompt_chars: int = Field(2000, ge=100, description="keep the last N characters of the rendered prompt "
                               "(the embedder truncates from the end, and the last turn matters most)")
     voter: str | None = Field(None, description="voter name prefix (default: the step label)")

@@ -81,7 +81,7 @@ def _split_last(col: str) -> tuple[pl.Expr, pl.Expr]:
     return before, last
 
 
-def convert_frame(fmt: "HHFormat", df: pl.DataFrame, slow=None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def convert_frame(fmt: HHFormat, df: pl.DataFrame, slow=None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """HH rows → (pairs in the record schema, bad rows with `row`, `reason`, `detail`).
 
     The common case (both transcripts share the text before their last Assistant turn, which is
@@ -102,7 +102,8 @@ def convert_frame(fmt: "HHFormat", df: pl.DataFrame, slow=None) -> tuple[pl.Data
     t = df.with_row_index("row").with_columns(
         cpre.alias("_cpre"), rpre.alias("_rpre"),
         cresp.str.strip_chars().alias("chosen"), rresp.str.strip_chars().alias("rejected"),
-        (cresp.str.contains("\n\nHuman:", literal=True) | rresp.str.contains("\n\nHuman:", literal=True)).alias("_human_last"),
+        (cresp.str.contains("\n\nHuman:", literal=True)
+         | rresp.str.contains("\n\nHuman:", literal=True)).alias("_human_last"),
     )
     t = t.with_columns(_turns("_cpre").alias("prompt"))
     clean = (
