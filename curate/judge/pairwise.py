@@ -17,7 +17,7 @@ from curate.judge.options import LLMCallOptions
 from curate.judge.parse import parse_verdict
 from curate.judge.prompts import PromptTemplate, truncate
 from curate.judge.schemas import verdict_schema
-from curate.judge.swap import CONSISTENT_OUTCOMES, INCONSISTENT_OUTCOMES, combine
+from curate.judge.swap import combine, swap_figures
 from curate.llm.base import ChatRequest
 from curate.llm.config import build_llm
 from curate.registry import STEPS
@@ -126,12 +126,4 @@ class PairwiseJudge(Step):
         return vote.p_chosen, dumps(raw)
 
     def summary(self) -> dict[str, Any]:
-        c = self.stats.counts
-        consistent = sum(c[f"outcome:{o}"] for o in CONSISTENT_OUTCOMES)
-        both = consistent + sum(c[f"outcome:{o}"] for o in INCONSISTENT_OUTCOMES)
-        fails = sum(v for k, v in c.items() if k.startswith("parse_fail:"))
-        return {
-            "voter": getattr(self, "voter", None),
-            "position_consistency": round(consistent / both, 4) if both else None,
-            "parse_failure_rate": round(fails / c["orders_judged"], 4) if c["orders_judged"] else None,
-        }
+        return swap_figures(self.stats.counts, getattr(self, "voter", None))

@@ -29,9 +29,9 @@ from pydantic import Field
 
 from curate.errors import ConfigError, InputError
 from curate.judge.parse import parse_verdict
-from curate.judge.swap import CONSISTENT_OUTCOMES, INCONSISTENT_OUTCOMES, combine
+from curate.judge.swap import combine, swap_figures
 from curate.registry import STEPS
-from curate.schema import VoteKind, add_votes
+from curate.schema import VoteKind, add_votes, dumps
 from curate.step import Options, Step
 
 # parser name → function(text) -> (verdict "A"/"B"/"tie" or None, failure reason or None)
@@ -130,7 +130,7 @@ class StoredJudge(Step):
             if texts is None:
                 self.stats.count("unmatched")
                 p.append(None)
-                raw.append(json.dumps({"unmatched": True}))
+                raw.append(dumps({"unmatched": True}))
                 continue
             vote_p, vote_raw = self._vote(*texts)
             p.append(vote_p)
@@ -151,18 +151,10 @@ class StoredJudge(Step):
         raw: dict[str, Any] = {"ab": ab, "ba": ba, "verdicts": verdicts, "outcome": vote.outcome}
         if any(reasons):
             raw["errors"] = reasons
-        return vote.p_chosen, json.dumps(raw, ensure_ascii=False)
+        return vote.p_chosen, dumps(raw)
 
     def summary(self) -> dict[str, Any]:
-        c = self.stats.counts
-        consistent = sum(c[f"outcome:{o}"] for o in CONSISTENT_OUTCOMES)
-        both = consistent + sum(c[f"outcome:{o}"] for o in INCONSISTENT_OUTCOMES)
-        fails = sum(v for k, v in c.items() if k.startswith("parse_fail:"))
-        return {
-            "voter": self.voter,
-            "position_consistency": round(consistent / both, 4) if both else None,
-            "parse_failure_rate": round(fails / c["orders_judged"], 4) if c["orders_judged"] else None,
-        }
+        return swap_figures(self.stats.counts, self.voter)
 
     def save_state(self, directory: Path) -> None:
         (Path(directory) / "stored_judge.json").write_text(json.dumps({"seen": self.seen}))

@@ -61,3 +61,17 @@ def combine(verdict_ab: str | None, verdict_ba: str | None, confidence: float) -
         outcome = "position_flip"
     total = (0.5 if s1 is None else s1) + (0.5 if s2 is None else s2)
     return SwapVote(0.5 + confidence * (total - 1.0), outcome)
+
+
+def swap_figures(counts: dict[str, int], voter: str | None) -> dict:
+    """A position-swapped judge's figures from its counters (``outcome:*``, ``parse_fail:*``,
+    ``orders_judged``): position consistency = consistent / pairs judged in both orders."""
+    consistent = sum(counts.get(f"outcome:{o}", 0) for o in CONSISTENT_OUTCOMES)
+    both = consistent + sum(counts.get(f"outcome:{o}", 0) for o in INCONSISTENT_OUTCOMES)
+    fails = sum(v for k, v in counts.items() if k.startswith("parse_fail:"))
+    orders = counts.get("orders_judged", 0)
+    return {
+        "voter": voter,
+        "position_consistency": round(consistent / both, 4) if both else None,
+        "parse_failure_rate": round(fails / orders, 4) if orders else None,
+    }
