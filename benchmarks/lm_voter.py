@@ -2,6 +2,7 @@
 
     HF_HUB_OFFLINE=1 python benchmarks/lm_voter.py [--backend llamacpp|transformers] [--llmbar N]
                                                    [--hh 400] [--hh-seed 0] [--threads 1]
+    HF_HUB_OFFLINE=1 python benchmarks/lm_voter.py --speed 8   # backends side by side, no cache
 
 1. Pairs: the first N of each LLMBar subset in dataset order (default: all 419; gold = the labelled
    output), and a fixed random sample of HH pairs (``--hh`` pairs drawn without replacement with
@@ -13,6 +14,9 @@
    ``.benchdata/lm_voter/scores.json``, so reruns and larger N only score what is new.
 3. Prints vote accuracy (p > ½ right, no vote ½) per set, and the milliseconds per pair scored in this
    run (cached pairs excluded) with the load average, since the figure depends on what else runs.
+
+``--speed N`` instead scores LLMBar Natural pairs 10.. 10+N with each backend in turn, twice, uncached,
+and prints the time per pair and the largest score difference between the backends.
 """
 
 from __future__ import annotations
@@ -86,6 +90,28 @@ def pair_sets(data: Path, n_llmbar: int, n_hh: int, seed: int) -> dict[str, pl.D
     return sets
 
 
+def speed(data: Path, n: int, args: argparse.Namespace) -> int:
+    pairs = g.llmbar_pairs(g.load_llmbar(data, ("Natural",))[10: 10 + n])
+    prompts, responses = [p["prompt"] for p in pairs], [[p["chosen"], p["rejected"]] for p in pairs]
+    steps, scores = {}, {}
+    for be in ("llamacpp", "transformers"):
+        t0 = time.perf_counter()
+        steps[be] = LMLikelihoodVoter(backend=be, max_prompt_tokens=args.prompt_tokens,
+                                      max_response_tokens=args.response_tokens, threads=args.threads)
+        steps[be].setup(None)
+        print(f"{be}: loaded in {time.perf_counter() - t0:.1f} s", flush=True)
+    for rep in range(2):  # alternating, so a change of load hits both
+        for be, step in steps.items():
+            t0 = time.perf_counter()
+            scores[be] = step.mean_logprobs(prompts, responses)
+            print(f"round {rep + 1} {be}: {1000 * (time.perf_counter() - t0) / n:.0f} ms per pair "
+                  f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+    d = np.abs(scores["llamacpp"] - scores["transformers"])
+    print(f"{n} pairs, {steps['llamacpp'].stats.counts['tokens_scored'] / 2 / n:.0f} tokens per pair in scored "
+          f"sequences; |llamacpp - transformers| mean log p: median {np.nanmedian(d):.3f}, max {np.nanmax(d):.3f}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", help="shared data folder (default: $CURATE_SHARED_DATA or ../shared/data)")
@@ -96,7 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prompt-tokens", type=int, default=128)
     ap.add_argument("--response-tokens", type=int, default=128)
     ap.add_argument("--threads", type=int, default=1, help="CPU threads (1: the fastest on a busy machine)")
+    ap.add_argument("--speed", type=int, default=0, help="time both backends on N pairs instead (no cache)")
     args = ap.parse_args(argv)
+    if args.speed:
+        return speed(g.shared_data(args.data), args.speed, args)
     step = LMLikelihoodVoter(backend=args.backend, max_prompt_tokens=args.prompt_tokens,
                              max_response_tokens=args.response_tokens, threads=args.threads)
     step.setup(None)
