@@ -1,15 +1,22 @@
-"""Accuracy of the LM-likelihood voter (SmolLM2-135M) on LLMBar's gold pairs and on HH's labels.
+"""Accuracy and speed of the LM-likelihood voter (SmolLM2-135M) on LLMBar's gold pairs and on HH's labels.
 
-    HF_HUB_OFFLINE=1 python benchmarks/lm_voter.py [--llmbar 100] [--hh 100] [--prompt-tokens 128]
-                                                   [--response-tokens 64]
+    HF_HUB_OFFLINE=1 python benchmarks/lm_voter.py [--backend llamacpp|transformers] [--llmbar N]
+                                                   [--hh 400] [--hh-seed 0] [--threads 1]
+    HF_HUB_OFFLINE=1 python benchmarks/lm_voter.py --speed 8   # backends side by side, no cache
 
-1. Pairs: the first N of each LLMBar subset in dataset order (gold = the labelled output), and the first
-   N HH pairs (the label, ~right on 60-65% by the other voters' agreement, is the reference).
-2. Scores: curate's ``lm_likelihood_voter`` step's ``mean_logprobs`` (length-normalised log p of a
-   response given the chat-formatted prompt, both truncated), batched; each (model, caps, prompt,
-   response) score is cached in ``.benchdata/lm_voter/scores.json``, so reruns and larger N only score
-   what is new. CPU only: about 3-4 ms per token on one free core.
-3. Prints vote accuracy (p > ½ right, no vote ½) per subset, the tokens scored and the time taken.
+1. Pairs: the first N of each LLMBar subset in dataset order (default: all 419; gold = the labelled
+   output), and a fixed random sample of HH pairs (``--hh`` pairs drawn without replacement with
+   numpy's ``default_rng(--hh-seed)`` from the 2,312 pairs of the file, then in file order; the label,
+   right on ~60-65% of pairs by the other voters' agreement, is the reference).
+2. Scores: curate's ``lm_likelihood_voter`` step's ``mean_logprobs`` (length-normalised log p of each
+   response given the chat-formatted prompt, both truncated, the prompt evaluated once per pair on
+   llamacpp). Each (backend, model, caps, prompt, response) score is cached in
+   ``.benchdata/lm_voter/scores.json``, so reruns and larger N only score what is new.
+3. Prints vote accuracy (p > ½ right, no vote ½) per set, and the milliseconds per pair scored in this
+   run (cached pairs excluded) with the load average, since the figure depends on what else runs.
+
+``--speed N`` instead scores LLMBar Natural pairs 10.. 10+N with each backend in turn, twice, uncached,
+and prints the time per pair and the largest score difference between the backends.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -32,60 +40,112 @@ from curate.io.reader import Reader  # noqa: E402
 from curate.vote.lm_likelihood import LMLikelihoodVoter  # noqa: E402
 
 CACHE = g.BENCHDATA / "lm_voter" / "scores.json"
+CHUNK = 8  # pairs scored between cache writes: Ctrl-C loses at most this many
 
 
-def cached_scores(step: LMLikelihoodVoter, prompts: list, responses: list[str], cache: dict) -> np.ndarray:
-    """Mean log p per (prompt, response), scoring only pairs the cache lacks."""
+def _key(step: LMLikelihoodVoter, prompt: list, response: str) -> str:
     o = step.options
-    keys = [hashlib.blake2b(json.dumps([o.gguf_file, o.max_prompt_tokens, o.max_response_tokens, p, r]).encode(),
-                            digest_size=12).hexdigest() for p, r in zip(prompts, responses)]
-    todo = [i for i, k in enumerate(keys) if k not in cache]
-    if todo:
-        ids = [step._prompt_ids(prompts[i]) for i in todo]
-        for i, s in zip(todo, step.mean_logprobs(ids, [responses[i] for i in todo])):
-            cache[keys[i]] = None if np.isnan(s) else float(s)
-    return np.array([np.nan if cache[k] is None else cache[k] for k in keys])
+    raw = json.dumps([step.backend_used, o.gguf_file, o.max_prompt_tokens, o.max_response_tokens, prompt, response])
+    return hashlib.blake2b(raw.encode(), digest_size=12).hexdigest()
 
 
-def accuracy(sc: np.ndarray, sr: np.ndarray) -> float:
-    d = sc - sr
+def pair_scores(step: LMLikelihoodVoter, df: pl.DataFrame, cache: dict, timing: list) -> np.ndarray:
+    """(chosen, rejected) mean log p per pair, scoring only pairs the cache lacks; `timing` gets
+    (pairs, seconds) of what was scored."""
+    prompts, ch, rj = df["prompt"].to_list(), df["chosen"].to_list(), df["rejected"].to_list()
+    keys = [(_key(step, p, c), _key(step, p, r)) for p, c, r in zip(prompts, ch, rj)]
+    todo = [i for i, (kc, kr) in enumerate(keys) if kc not in cache or kr not in cache]
+    for s in range(0, len(todo), CHUNK):
+        part = todo[s: s + CHUNK]
+        t0 = time.perf_counter()
+        sc = step.mean_logprobs([prompts[i] for i in part], [[ch[i], rj[i]] for i in part])
+        timing.append((len(part), time.perf_counter() - t0))
+        for i, row in zip(part, sc):
+            for k, v in zip(keys[i], row):
+                cache[k] = None if np.isnan(v) else float(v)
+        save(cache)
+    return np.array([[np.nan if cache[k] is None else cache[k] for k in kk] for kk in keys], dtype=float)
+
+
+def save(cache: dict) -> None:
+    CACHE.parent.mkdir(parents=True, exist_ok=True)
+    tmp = CACHE.with_suffix(".tmp")
+    tmp.write_text(json.dumps(cache))
+    tmp.replace(CACHE)
+
+
+def accuracy(s: np.ndarray) -> float:
+    d = s[:, 0] - s[:, 1]
     return float(np.where(np.isnan(d), 0.5, np.where(d > 0, 1.0, np.where(d < 0, 0.0, 0.5))).mean())
+
+
+def pair_sets(data: Path, n_llmbar: int, n_hh: int, seed: int) -> dict[str, pl.DataFrame]:
+    sets: dict[str, pl.DataFrame] = {}
+    for sub in g.SUBSETS if n_llmbar else ():
+        sets[f"LLMBar {sub}"] = g.pair_frame(g.llmbar_pairs(g.load_llmbar(data, (sub,))[:n_llmbar]))
+    if n_hh:
+        hh = pl.concat([b.frame for b in Reader(str(data / "hh-rlhf-harmless-base-test.jsonl.gz")).batches()])
+        pick = np.sort(np.random.default_rng(seed).choice(hh.height, size=min(n_hh, hh.height), replace=False))
+        sets[f"HH (label; {len(pick)} of {hh.height}, seed {seed})"] = hh[pick]
+    return sets
+
+
+def speed(data: Path, n: int, args: argparse.Namespace) -> int:
+    pairs = g.llmbar_pairs(g.load_llmbar(data, ("Natural",))[10: 10 + n])
+    prompts, responses = [p["prompt"] for p in pairs], [[p["chosen"], p["rejected"]] for p in pairs]
+    steps, scores = {}, {}
+    for be in ("llamacpp", "transformers"):
+        t0 = time.perf_counter()
+        steps[be] = LMLikelihoodVoter(backend=be, max_prompt_tokens=args.prompt_tokens,
+                                      max_response_tokens=args.response_tokens, threads=args.threads)
+        steps[be].setup(None)
+        print(f"{be}: loaded in {time.perf_counter() - t0:.1f} s", flush=True)
+    for rep in range(2):  # alternating, so a change of load hits both
+        for be, step in steps.items():
+            t0 = time.perf_counter()
+            scores[be] = step.mean_logprobs(prompts, responses)
+            print(f"round {rep + 1} {be}: {1000 * (time.perf_counter() - t0) / n:.0f} ms per pair "
+                  f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+    d = np.abs(scores["llamacpp"] - scores["transformers"])
+    print(f"{n} pairs, {steps['llamacpp'].stats.counts['tokens_scored'] / 2 / n:.0f} tokens per pair in scored "
+          f"sequences; |llamacpp - transformers| mean log p: median {np.nanmedian(d):.3f}, max {np.nanmax(d):.3f}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", help="shared data folder (default: $CURATE_SHARED_DATA or ../shared/data)")
-    ap.add_argument("--llmbar", type=int, default=20, help="pairs per LLMBar subset (0: none)")
-    ap.add_argument("--hh", type=int, default=100, help="HH pairs (0: none)")
+    ap.add_argument("--backend", default="auto", choices=("auto", "llamacpp", "transformers"))
+    ap.add_argument("--llmbar", type=int, default=1000, help="pairs per LLMBar subset (default all; 0: none)")
+    ap.add_argument("--hh", type=int, default=400, help="HH pairs sampled (0: none)")
+    ap.add_argument("--hh-seed", type=int, default=0)
     ap.add_argument("--prompt-tokens", type=int, default=128)
-    ap.add_argument("--response-tokens", type=int, default=64)
-    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--response-tokens", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads (1: the fastest on a busy machine)")
+    ap.add_argument("--speed", type=int, default=0, help="time both backends on N pairs instead (no cache)")
     args = ap.parse_args(argv)
-    data = g.shared_data(args.data)
-    step = LMLikelihoodVoter(max_prompt_tokens=args.prompt_tokens, max_response_tokens=args.response_tokens,
-                             batch_size=args.batch_size)
+    if args.speed:
+        return speed(g.shared_data(args.data), args.speed, args)
+    step = LMLikelihoodVoter(backend=args.backend, max_prompt_tokens=args.prompt_tokens,
+                             max_response_tokens=args.response_tokens, threads=args.threads)
     step.setup(None)
     cache = json.loads(CACHE.read_text()) if CACHE.exists() else {}
-    sets: dict[str, pl.DataFrame] = {}
-    if args.llmbar:
-        for sub in g.SUBSETS:
-            sets[f"LLMBar {sub}"] = g.pair_frame(g.llmbar_pairs(g.load_llmbar(data, (sub,))[: args.llmbar]))
-    if args.hh:
-        hh = data / "hh-rlhf-harmless-base-test.jsonl.gz"
-        sets["HH (label)"] = next(Reader(str(hh), batch_size=args.hh, limit=args.hh).batches()).frame
-    print(f"| pairs | n | accuracy | caps (prompt / response tokens): {args.prompt_tokens} / {args.response_tokens} |")
-    print("|---|---:|---:|---|")
-    t0 = time.perf_counter()
-    try:
-        for name, df in sets.items():
-            prompts = df["prompt"].to_list()
-            sc = cached_scores(step, prompts, df["chosen"].to_list(), cache)
-            sr = cached_scores(step, prompts, df["rejected"].to_list(), cache)
-            print(f"| {name} | {df.height} | {g.pct(accuracy(sc, sr))} | |", flush=True)
-    finally:
-        CACHE.parent.mkdir(parents=True, exist_ok=True)
-        CACHE.write_text(json.dumps(cache))
-    print(f"\n{step.stats.counts['tokens_scored']} tokens scored (the rest cached) in {time.perf_counter() - t0:.0f} s")
+    print(f"backend {step.backend_used}, {args.threads} thread(s), caps {args.prompt_tokens} prompt / "
+          f"{args.response_tokens} response tokens\n\n| pairs | n | accuracy |\n|---|---:|---:|")
+    timing: list[tuple[int, float]] = []
+    load0 = os.getloadavg()
+    total = []
+    for name, df in pair_sets(g.shared_data(args.data), args.llmbar, args.hh, args.hh_seed).items():
+        s = pair_scores(step, df, cache, timing)
+        if name.startswith("LLMBar"):
+            total.append(s)
+        print(f"| {name} | {df.height} | {g.pct(accuracy(s))} |", flush=True)
+    if total:
+        print(f"| LLMBar (all) | {sum(len(s) for s in total)} | {g.pct(accuracy(np.concatenate(total)))} |")
+    n, secs = sum(t[0] for t in timing), sum(t[1] for t in timing)
+    print(f"\n{n} pairs scored in this run (the rest cached): {1000 * secs / max(n, 1):.0f} ms per pair, "
+          f"{step.stats.counts.get('tokens_scored', 0)} tokens in scored sequences; load average "
+          f"{load0[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end ({os.cpu_count()} cores)")
     return 0
 
 
