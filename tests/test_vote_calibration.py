@@ -140,3 +140,14 @@ def test_human_resolved_flip_is_logged_as_human_resolved():
     out = Ensemble()(df)
     assert out["decision_reason"][0] == "human_resolved" and out["flipped"][0]
     assert json.loads(out["provenance"][0])[-1]["reason"] == "human_resolved"
+
+
+def test_link_groups_joins_through_any_key_and_numbers_by_first_row():
+    from curate.vote.groups import link_groups
+
+    prompts = ["p", "q", "p", "r", "s"]
+    clusters = [None, "x", None, "x", None]  # q and r share a cluster; None joins nothing
+    assert link_groups(prompts, clusters).tolist() == [0, 1, 0, 1, 2]
+    keys = np.array([7, 3, 7, 9, 5], dtype=np.uint64)  # the same rule on 64-bit keys and a masked array
+    masked = np.ma.array(np.array([0, 1, 0, 1, 0], dtype=np.uint64), mask=[True, False, True, False, True])
+    assert link_groups(keys, masked).tolist() == [0, 1, 0, 1, 2]

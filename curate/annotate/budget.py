@@ -25,7 +25,7 @@ import polars as pl
 
 from curate.schema import VoteKind, prompt_text_expr
 from curate.vote.calibrate import clopper_pearson
-from curate.vote.groups import _link_equal, _UnionFind, normalised_prompt_hash
+from curate.vote.groups import link_groups, normalised_prompt_hash
 
 RANDOM_AUDIT, UNCERTAIN = "random_audit", "uncertain"
 PLAN_COLUMNS = ("id", "p_chosen", "strength_std", "cluster_id")
@@ -44,13 +44,6 @@ def _light(batch: pl.DataFrame, decision_column: str) -> pl.DataFrame:
     for c, dtype in (("p_chosen", pl.Float64), ("strength_std", pl.Float64), ("cluster_id", pl.Utf8)):
         cols.append(pl.col(c).cast(dtype) if c in batch.columns else pl.lit(None, dtype=dtype).alias(c))
     return batch.select(cols)
-
-
-def _groups(prompt_keys: list[str], clusters: list[str | None]) -> np.ndarray:
-    uf = _UnionFind(len(prompt_keys))
-    _link_equal(uf, prompt_keys)
-    _link_equal(uf, clusters)
-    return np.array([uf.find(i) for i in range(len(prompt_keys))], dtype=np.int64)
 
 
 def spread_order(uncertainty: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -89,7 +82,7 @@ class BudgetPlan:
         std = route["strength_std"].fill_null(0.0).fill_nan(0.0).to_numpy()
         # closeness of p to ½ first; strength_std (voters disagree on how strongly) breaks near-ties
         uncertainty = (1.0 - 2.0 * np.abs(p - 0.5)) + 1e-3 * np.minimum(std, 10.0)
-        order = spread_order(uncertainty, _groups(route["_prompt"].to_list(), route["cluster_id"].to_list()))
+        order = spread_order(uncertainty, link_groups(route["_prompt"].to_list(), route["cluster_id"].to_list()))
         ids = route["id"].to_list()
         take = order[: max(size - n_audit, 0)]
         plan.chosen.update({ids[int(i)]: UNCERTAIN for i in take})

@@ -31,6 +31,7 @@ import numpy as np
 import polars as pl
 
 from curate.vote.bt import fold_ids
+from curate.vote.groups import link_groups
 
 CHUNK_ROWS = 65_536  # rows per read: 32 MB of float32 features at 128 dimensions
 CACHE_BYTES = 1 << 30  # float32 chunks kept across passes and folds: a fixed cap, whatever N is
@@ -138,26 +139,8 @@ def stream_cross_fit(store: VectorStore, name: str, y: np.ndarray, k: int = 5, c
 
 def stream_group_ids(prompt_keys: np.ndarray, cluster_keys: np.ndarray | None = None) -> np.ndarray:
     """``groups.group_ids`` from keys: `prompt_keys` (uint64, one per row: the normalised prompt
-    hash) and optional `cluster_keys` (a masked uint64 array, masked = no cluster). Rows that share
-    a prompt key or a cluster key are one group; groups are numbered by their first row."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    pk_vals, pk = np.unique(prompt_keys, return_inverse=True)
-    nodes = len(pk_vals)
-    u = v = np.zeros(0, dtype=np.int64)
-    if cluster_keys is not None:
-        has = ~np.ma.getmaskarray(cluster_keys)
-        ck_vals, ck = np.unique(np.ma.getdata(cluster_keys)[has], return_inverse=True)
-        u, v = pk[has], nodes + ck
-        nodes += len(ck_vals)
-    graph = coo_matrix((np.ones(len(u), dtype=np.int8), (u, v)), shape=(nodes, nodes))
-    _, label = connected_components(graph, directed=False)
-    comp = label[pk]
-    uniq, first, inverse = np.unique(comp, return_index=True, return_inverse=True)
-    rank = np.empty(len(uniq), dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(len(uniq))
-    return rank[inverse]
+    hash) and optional `cluster_keys` (a masked uint64 array, masked = no cluster)."""
+    return link_groups(prompt_keys, *([] if cluster_keys is None else [cluster_keys]))
 
 
 def id_hashes(ids: pl.Series) -> np.ndarray:

@@ -7,8 +7,8 @@ the held-out vote partly recalls a training label (measured on 9 pairs per promp
 
 * prompt id: a hash of the rendered prompt, lower-cased with runs of whitespace collapsed, so the same
   question typed twice is one prompt;
-* joined (union-find) with the dedup ``cluster_id`` column where present: near-duplicate pairs on
-  different prompt wordings land in one group too.
+* joined (connected components, ``link_groups``) with the dedup ``cluster_id`` column where
+  present: near-duplicate pairs on different prompt wordings land in one group too.
 
 ``group_folds`` then deals whole groups to folds, largest first onto the smallest fold, so no group
 spans two folds and the folds stay near equal in size.
@@ -31,43 +31,49 @@ def normalised_prompt_hash(text: str) -> str:
     return hashlib.blake2b(_WS.sub(" ", text.strip().lower()).encode("utf-8"), digest_size=8).hexdigest()
 
 
-class _UnionFind:
-    def __init__(self, n: int):
-        self.parent = list(range(n))
+def link_groups(*columns) -> np.ndarray:
+    """One int group per row: rows that share a key in any of `columns` are one group, transitively.
 
-    def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]  # path halving keeps the trees flat
-            i = self.parent[i]
-        return i
+    Each column has one key per row (a sequence, a numpy array, or a masked array); ``None`` or a
+    masked entry is no key (the row joins nothing through that column). Groups are numbered 0, 1, ...
+    in the order of their first row. Vectorised (connected components over rows + distinct keys), so
+    it serves a 10M-row full pass as well as a batch.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-
-
-def _link_equal(uf: _UnionFind, keys: list) -> None:
-    first: dict = {}
-    for i, k in enumerate(keys):
-        if k is None:
-            continue
-        if k in first:
-            uf.union(first[k], i)
+    n = len(columns[0])
+    rows, keys, nodes = [], [], n
+    for col in columns:
+        if np.ma.isMaskedArray(col):
+            has, vals = ~np.ma.getmaskarray(col), np.ma.getdata(col)
         else:
-            first[k] = i
+            vals = col if isinstance(col, np.ndarray) and col.dtype != object else np.asarray(col, dtype=object)
+            has = np.array([v is not None for v in vals], dtype=bool) if vals.dtype == object else np.ones(n, bool)
+        vals = vals[has]
+        if vals.dtype == object:
+            vals = vals.astype(str)
+        uniq, inverse = np.unique(vals, return_inverse=True)
+        rows.append(np.flatnonzero(has))
+        keys.append(nodes + inverse)
+        nodes += len(uniq)
+    u = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    v = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
+    graph = coo_matrix((np.ones(len(u), dtype=np.int8), (u, v)), shape=(nodes, nodes))
+    label = connected_components(graph, directed=False)[1][:n]
+    uniq, first, inverse = np.unique(label, return_index=True, return_inverse=True)
+    rank = np.empty(len(uniq), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(uniq))
+    return rank[inverse]
 
 
 def group_ids(df: pl.DataFrame, cluster_column: str = "cluster_id") -> np.ndarray:
     """One int group per row of `df` (reads: prompt, and `cluster_column` when the frame has it)."""
-    n = df.height
-    uf = _UnionFind(n)
     prompts = df.select(prompt_text_expr().alias("p"))["p"].to_list()
-    _link_equal(uf, [normalised_prompt_hash(p or "") for p in prompts])
+    columns = [[normalised_prompt_hash(p or "") for p in prompts]]
     if cluster_column in df.columns:
-        _link_equal(uf, df[cluster_column].cast(pl.Utf8).to_list())
-    roots = np.array([uf.find(i) for i in range(n)], dtype=np.int64)
-    return np.unique(roots, return_inverse=True)[1]
+        columns.append(df[cluster_column].cast(pl.Utf8).to_list())
+    return link_groups(*columns)
 
 
 def group_folds(groups: np.ndarray, k: int, seed: int) -> np.ndarray:
