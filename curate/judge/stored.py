@@ -18,7 +18,6 @@ Column names are options, so a file from another tool needs no rewriting.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +27,7 @@ import polars as pl
 from pydantic import Field
 
 from curate.errors import ConfigError, InputError
+from curate.io.sources import open_source
 from curate.judge.parse import parse_verdict
 from curate.judge.swap import combine, swap_figures
 from curate.registry import STEPS
@@ -53,21 +53,18 @@ class StoredJudgeOptions(Options):
 
 
 def read_outputs(path: str | Path) -> list[dict]:
-    """Rows of a judge-output file as dicts."""
+    """Rows of a judge-output file as dicts, through curate's own sources (JSONL, JSON arrays,
+    Parquet, CSV, optionally gzipped); an unreadable row stops the step with its file and line."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"stored judge outputs not found: {p}; check the step's 'path' (relative to where "
                          f"you run curate)")
-    name = p.name.lower()
-    if name.endswith(".parquet"):
-        return pl.read_parquet(p).to_dicts()
-    opener = gzip.open if name.endswith(".gz") else open
-    with opener(p, "rt", encoding="utf-8") as f:
-        if ".jsonl" in name:
-            return [json.loads(line) for line in f if line.strip()]
-        rows = json.load(f)
-    if not isinstance(rows, list):
-        raise InputError(f"{p}: expected a JSON array of rows (or use .jsonl, one row per line)")
+    rows = []
+    for row in open_source(str(p)):
+        if row.error is not None:
+            raise InputError(f"{row.file}:{row.line}: stored judge output unreadable ({row.error}); fix or "
+                             f"remove that row")
+        rows.append(row.value)
     return rows
 
 
