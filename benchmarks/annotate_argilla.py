@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
+
+from _gold import shared_data  # ../shared/data, $CURATE_SHARED_DATA, or a worktree's
 
 from curate.annotate.argilla_store import ArgillaStore
 from curate.cli.inspect import load_any
 from curate.testing.argilla_standin import serve_argilla
 
-HH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hh-rlhf-harmless-base-test.jsonl.gz"
+HH = shared_data() / "hh-rlhf-harmless-base-test.jsonl.gz"
 
 
 def main() -> None:

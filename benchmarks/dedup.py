@@ -20,13 +20,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from _gold import shared_data  # ../shared/data, $CURATE_SHARED_DATA, or a worktree's
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 # ../shared/data beside a CI clone; CURATE_SHARED_DATA elsewhere (e.g. a worktree)
-SHARED = Path(os.environ.get("CURATE_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
-HH = SHARED / "hh-rlhf-harmless-base-test.jsonl.gz"
+HH = shared_data() / "hh-rlhf-harmless-base-test.jsonl.gz"
 DISTILABEL = ROOT / ".benchvenv-distilabel" / "bin" / "python"
 
 

@@ -13,7 +13,6 @@ streaming path (``export_stream`` over ``iter_shards``) and the in-memory one (`
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import time
 from pathlib import Path
 
 import polars as pl
+from _gold import shared_data  # ../shared/data, $CURATE_SHARED_DATA, or a worktree's
 
 from curate.export.layouts import LAYOUTS, to_layout
 from curate.export.split import assign_splits
@@ -29,8 +29,7 @@ from curate.export.writer import export_dataset
 from curate.io.reader import Reader
 
 # ../shared/data beside a CI clone; CURATE_SHARED_DATA elsewhere (e.g. a worktree)
-SHARED = Path(os.environ.get("CURATE_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
-HH = SHARED / "hh-rlhf-harmless-base-test.jsonl.gz"
+HH = shared_data() / "hh-rlhf-harmless-base-test.jsonl.gz"
 
 
 def records(copies: int) -> pl.DataFrame:

@@ -31,8 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from _gold import shared_data  # ../shared/data, $CURATE_SHARED_DATA, or a worktree's
+
 ROOT = Path(__file__).resolve().parents[1]
-HH = ROOT.parent / "shared" / "data" / "hh-rlhf-harmless-base-test.jsonl.gz"
+HH = shared_data() / "hh-rlhf-harmless-base-test.jsonl.gz"
 RESULTS: list[tuple[str, str, str]] = []
 
 

@@ -30,12 +30,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _gold import shared_data  # ../shared/data, $CURATE_SHARED_DATA, or a worktree's
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-HH = ROOT.parent / "shared" / "data" / "hh-rlhf-harmless-base-test.jsonl.gz"
+HH = shared_data() / "hh-rlhf-harmless-base-test.jsonl.gz"
 THRESHOLD = 0.95  # semantic_dedup's default
 
 

@@ -32,9 +32,10 @@ import time
 from pathlib import Path
 
 import yaml
+from _gold import shared_data  # ../shared/data, $CURATE_SHARED_DATA, or a worktree's
 
 ROOT = Path(__file__).resolve().parents[1]
-HH = ROOT.parent / "shared" / "data" / "hh-rlhf-harmless-base-test.jsonl.gz"
+HH = shared_data() / "hh-rlhf-harmless-base-test.jsonl.gz"
 DATA = ROOT / ".benchdata"
 
 
