@@ -20,6 +20,7 @@ import polars as pl
 
 from curate.errors import ConfigError
 from curate.schema import prompt_text_expr
+from curate.vote.groups import link_groups
 
 
 def check_fractions(fractions: dict[str, float]) -> dict[str, float]:
@@ -35,15 +36,6 @@ def _codes(s: pl.Series) -> np.ndarray:
     """Dense integer codes of a column's values; nulls get -1."""
     codes = s.rank("dense").cast(pl.Int64).fill_null(0).to_numpy() - 1
     return codes
-
-
-def _find(parent: np.ndarray, i: int) -> int:
-    root = i
-    while parent[root] != root:
-        root = parent[root]
-    while parent[i] != root:  # path compression
-        parent[i], i = root, parent[i]
-    return root
 
 
 def _hash64(values: list) -> pl.Series:
@@ -72,22 +64,10 @@ def split_keys(df: pl.DataFrame, by_cluster: bool = True, stratify: str | None =
 
 
 def group_ids_of_keys(keys: pl.DataFrame) -> np.ndarray:
-    """Per row of `keys` (see split_keys), an integer group: rows sharing a prompt or cluster key share one."""
-    n = keys.height
-    parent = np.arange(n)
-    for col in ("prompt_key", "cluster_key"):
-        codes = _codes(keys.get_column(col))
-        first: dict[int, int] = {}
-        for row, code in enumerate(codes.tolist()):
-            if code < 0:
-                continue  # null cluster: a singleton, joins nothing
-            if code in first:
-                a, b = _find(parent, row), _find(parent, first[code])
-                if a != b:
-                    parent[a] = b
-            else:
-                first[code] = row
-    return np.array([_find(parent, i) for i in range(n)], dtype=np.int64)
+    """Per row of `keys` (see split_keys), an integer group: rows sharing a prompt or cluster key share
+    one (a null cluster is a singleton: it joins nothing)."""
+    columns = [np.ma.masked_less(_codes(keys.get_column(c)), 0) for c in ("prompt_key", "cluster_key")]
+    return link_groups(*columns)
 
 
 def group_ids(df: pl.DataFrame, by_cluster: bool = True) -> np.ndarray:
