@@ -122,3 +122,23 @@ def test_auto_is_ivf_until_its_hnsw_threshold():
     assert idx.kind == "ivf"
     idx.add(unit(np.random.default_rng(6), 1000, 16))
     assert idx.kind == "hnsw" and (idx.search(x[:50], 1)[1][:, 0] == np.arange(50)).all()
+
+
+def test_semantic_dedup_index_block_takes_every_backend_option_and_checks_it():
+    from pydantic import ValidationError
+
+    from curate.dedup.semantic import SemanticDedup
+
+    step = SemanticDedup({"embedder": {"backend": "hashing", "cache": False, "options": {"dim": 32}},
+                          "index": {"kind": "hnsw", "ivf_threshold": 10, "hnsw_m": 8, "ef_search": 128}})
+    step._ensure_indexes()
+    index = step.indexes[0]
+    index.add(unit(np.random.default_rng(0), 20))
+    assert index.kind == "hnsw" and index._index.hnsw.efSearch == 128 and index.hnsw_m == 8
+    nested = SemanticDedup({"index": {"backend": "faiss", "options": {"nprobe": 4}}}).options.index
+    assert nested.resolved() == {"kind": "auto", "nprobe": 4}  # faiss defaults to auto here
+    with pytest.raises(ValidationError, match=r"ef_serch.*did you mean .ef_search"):  # a typo names the key it meant
+        SemanticDedup({"index": {"ef_serch": 128}})
+    # numpy has no faiss options: said, not ignored
+    with pytest.raises(ValidationError, match="numpy.*unknown option .kind"):
+        SemanticDedup({"index": {"backend": "numpy", "kind": "hnsw"}})

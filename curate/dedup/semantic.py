@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from curate.context import RunContext
 from curate.dedup.bookkeeping import (
@@ -27,29 +27,50 @@ from curate.embed.base import Embedder
 from curate.embed.config import EmbedConfig, build_embedder
 from curate.errors import CurateError, ResumeError
 from curate.index.base import VectorIndex, build_index
-from curate.registry import STEPS
+from curate.registry import INDEXES, STEPS, check_options
 from curate.step import Batches, Options, Step
 
 REASONS = {"prompt": "semantic_prompt_dup", "response": "semantic_response_dup"}
 
 
-class IndexOptions(Options):
-    backend: str = Field("faiss", description="vector index: faiss (CPU, or GPU when faiss-gpu sees one) | numpy")
-    # auto: exact below ivf_threshold, IVF up to hnsw_threshold, then HNSW, whose query cost stays flat
-    # as the index grows (benchmarks/index_recall.py: 0.98 duplicate recall at 300k, 1.9 ms/query vs 5.7)
-    kind: Literal["flat", "ivf", "hnsw", "auto"] = Field("auto", description="faiss: flat | ivf | hnsw | auto")
-    ivf_threshold: int = Field(50_000, ge=1, description="faiss: exact flat search below this many vectors, IVF above")
-    hnsw_threshold: int = Field(300_000, ge=1, description="faiss auto (CPU): IVF below this many vectors, HNSW above")
-    nprobe: int = Field(16, ge=1, description="faiss IVF: lists searched per query (recall vs speed)")
-    pq_m: int | None = Field(None, description="faiss: IVF-PQ with this many sub-quantizers (must divide dim)")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="faiss: GPU when available (auto)")
+class IndexOptions(BaseModel):
+    """The vector index a semantic_dedup step keeps (its ``index:`` block), as a store's ``store:``.
+
+    ``backend`` names the index; every other key is that backend's own option, checked against its
+    ``Options`` when the pipeline is loaded (faiss: ``kind``, ``ivf_threshold``, ``hnsw_threshold``,
+    ``nlist``, ``nprobe``, ``pq_m``, ``hnsw_m``, ``ef_construction``, ``ef_search``, ``device``,
+    ``gpu_id``; see curate/index/faiss_index.py). The keys may also be nested under ``options:``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    backend: str = Field("faiss", description="vector index: faiss (CPU, or GPU when faiss-gpu sees one) | numpy; "
+                                             "its options beside it, e.g. kind, nprobe, ef_search")
+    options: dict[str, Any] = Field(default_factory=dict,
+                                    description="the index's options (or give them beside backend)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_options(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        flat = {k: v for k, v in data.items() if k not in ("backend", "options")}
+        out = {"options": {**(data.get("options") or {}), **flat}}
+        if "backend" in data:
+            out["backend"] = data["backend"]
+        return out
+
+    @model_validator(mode="after")
+    def _options_fit_backend(self) -> IndexOptions:
+        check_options(INDEXES, self.backend, self.resolved(), "index")
+        return self
+
+    def resolved(self) -> dict[str, Any]:
+        """The options the backend gets: a faiss index here defaults to ``kind: auto`` (flat → IVF →
+        HNSW as it grows; benchmarks/index_recall.py: 0.98 duplicate recall at 300k, query cost flat)."""
+        return {"kind": "auto", **self.options} if self.backend == "faiss" else dict(self.options)
 
     def build(self, dim: int) -> VectorIndex:
-        if self.backend != "faiss":
-            return build_index(self.backend, dim)
-        return build_index("faiss", dim, kind=self.kind, ivf_threshold=self.ivf_threshold,
-                           hnsw_threshold=self.hnsw_threshold, nprobe=self.nprobe, pq_m=self.pq_m,
-                           device=self.device)
+        return build_index(self.backend, dim, **self.resolved())
 
 
 class SemanticOptions(Options):
