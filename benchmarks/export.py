@@ -4,10 +4,19 @@
 
     python benchmarks/export.py --memory 2,8        # peak RSS: streamed vs in-memory, at 2 and 8 copies
 
+    python benchmarks/export.py --scale 100000 300000 1000000   # µs/pair per part of the streamed export
+
 Prints seconds and pairs/s per stage and the peak RSS; no assertions. ``--memory`` writes the records
 as 5,000-pair shards (a run's data/), then exports them in a fresh process per size and mode: the
 streaming path (``export_stream`` over ``iter_shards``) and the in-memory one (``export_dataset`` of
 ``read_records``), printing each process's peak RSS.
+
+``--scale N ...`` exports N synthetic pairs (HH's texts, so HH's lengths; a unique id per row, two
+sources, a p_chosen, a cluster_id, every prompt shared by 4 rows) streamed in 5,000-row batches that
+are built on the fly (nothing held), each size in a fresh process: it prints the seconds and µs per
+pair of pass 1 (split keys + plan), pass 2 (layout, unique ids, Parquet + arrow shards), the finish
+(renames, the arrow copy's metadata) and the export step's ``process`` lookups, minus the time spent
+building the batches, and the process's peak RSS; then each part's µs/pair ratio to the first size.
 """
 
 from __future__ import annotations
@@ -77,14 +86,110 @@ def memory(sizes: list[int]) -> None:
                 subprocess.run([sys.executable, __file__, "--child", mode, tmp, str(Path(tmp) / mode)], check=True)
 
 
+def _scale_batches(n: int, batch: int = 5000):
+    """`n` synthetic pairs in `batch`-row frames, rebuilt from HH's records on every call (see --scale)."""
+    base = pl.concat([b.frame for b in Reader(str(HH), format="hh", batch_size=5000).batches()])
+
+    def tagged(rows: pl.DataFrame, copy: int) -> pl.DataFrame:
+        # 4 consecutive copies of the base rows share each prompt text, so groups span batches
+        content = pl.element().struct.field("content") + f" #{copy // 4}"
+        return rows.with_columns(pl.col("prompt").list.eval(pl.struct(pl.element().struct.field("role"),
+                                                                       content.alias("content"))))
+
+    def batches():
+        for start in range(0, n, batch):
+            parts, k = [], start
+            while k < min(n, start + batch):  # runs of one copy of the base rows
+                take = min(base.height - k % base.height, min(n, start + batch) - k)
+                parts.append(tagged(base.slice(k % base.height, take), k // base.height))
+                k += take
+            i = pl.int_range(start, k, eager=True)
+            yield pl.concat(parts).with_columns(
+                pl.col("id") + "-" + i.cast(pl.Utf8),
+                pl.when(i % 3 == 0).then(pl.lit("hh-b")).otherwise(pl.lit("hh-a")).alias("source"),
+                ((i * 7919) % 1000 / 1000).alias("p_chosen"),
+                (pl.lit("c") + (i // 11).cast(pl.Utf8)).alias("cluster_id"))
+    return batches
+
+
+class _Clock:
+    """Wraps a batches() callable: the seconds spent building batches, and when each pass began/ended."""
+
+    def __init__(self, batches):
+        self.batches, self.making, self.marks = batches, 0.0, []
+
+    def __call__(self):
+        self.marks.append([time.perf_counter(), None, self.making])
+        it = self.batches()
+        while True:
+            t = time.perf_counter()
+            b = next(it, None)
+            self.making += time.perf_counter() - t
+            if b is None:
+                self.marks[-1][1] = time.perf_counter()
+                return
+            yield b
+
+    def pass_seconds(self, k: int) -> float:
+        start, end, made_before = self.marks[k]
+        made = (self.marks[k + 1][2] if k + 1 < len(self.marks) else self.making) - made_before
+        return end - start - made
+
+
+def _scale_child(n: int, out: str) -> None:
+    """One --scale size in this (fresh) process; prints a JSON line of seconds per part and the peak RSS."""
+    import json
+
+    from curate.export.step import Export
+    from curate.export.writer import export_stream
+
+    clock = _Clock(_scale_batches(n))
+    t = time.perf_counter()
+    info, plan = export_stream(clock, out, layout="trl", shard_mb=64)
+    total = time.perf_counter() - t - clock.making
+    parts = {"pass 1 (split plan)": clock.pass_seconds(0), "pass 2 (write)": clock.pass_seconds(1)}
+    parts["finish (arrow copy)"] = total - sum(parts.values())
+    step = Export(out=out, card=False)
+    step._split_of = plan
+    lookups = _Clock(_scale_batches(n))
+    for b in lookups():
+        step.process(b)
+    parts["step process()"] = lookups.pass_seconds(0)
+    parts["export total"] = total
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"n": sum(info.splits.values()), "parts": parts, "rss_mb": rss}))
+
+
+def scale(sizes: list[int]) -> None:
+    import json
+
+    runs = []
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = subprocess.run([sys.executable, __file__, "--scale-child", str(n), str(Path(tmp) / "x")],
+                                 check=True, capture_output=True, text=True).stdout
+        runs.append(json.loads(out.strip().splitlines()[-1]))
+        r = runs[-1]
+        print(f"{r['n']:>10,} pairs  peak RSS {r['rss_mb']:6.0f} MB")
+        for part, sec in r["parts"].items():
+            ratio = (sec / r["n"]) / (runs[0]["parts"][part] / runs[0]["n"])
+            print(f"    {part:<22} {sec:8.2f}s  {sec / r['n'] * 1e6:8.1f} µs/pair  ×{ratio:4.2f} vs first size")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--copies", type=int, default=20)
     ap.add_argument("--memory", help="comma-separated copy counts: peak RSS of each export mode per size")
+    ap.add_argument("--scale", type=int, nargs="+", help="pair counts: µs/pair of each part of a streamed export")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--scale-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return _child(*args.child)
+    if args.scale_child:
+        return _scale_child(int(args.scale_child[0]), args.scale_child[1])
+    if args.scale:
+        return scale(args.scale)
     if args.memory:
         return memory([int(x) for x in args.memory.split(",")])
     df = records(args.copies)
