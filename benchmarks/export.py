@@ -12,11 +12,12 @@ streaming path (``export_stream`` over ``iter_shards``) and the in-memory one (`
 ``read_records``), printing each process's peak RSS.
 
 ``--scale N ...`` exports N synthetic pairs (HH's texts, so HH's lengths; a unique id per row, two
-sources, a p_chosen, a cluster_id, every prompt shared by 4 rows) streamed in 5,000-row batches that
-are built on the fly (nothing held), each size in a fresh process: it prints the seconds and µs per
-pair of pass 1 (split keys + plan), pass 2 (layout, unique ids, Parquet + arrow shards), the finish
-(renames, the arrow copy's metadata) and the export step's ``process`` lookups, minus the time spent
-building the batches, and the process's peak RSS; then each part's µs/pair ratio to the first size.
+sources, a p_chosen, a cluster_id over two copies, every prompt shared by 4 rows) streamed in
+5,000-row batches built on the fly (nothing held), each size in a fresh process. It prints the
+seconds and µs per pair of pass 1 (split keys, split assignment, opening the writers), pass 2
+(layout, unique ids, Parquet + arrow shards), the finish (closing and renaming; the whole arrow copy
+before it was written in pass 2), the export step's ``process`` lookups, all without the time spent
+building batches; the process's peak RSS; and each part's µs/pair ratio to the first size.
 """
 
 from __future__ import annotations
@@ -108,32 +109,32 @@ def _scale_batches(n: int, batch: int = 5000):
                 pl.col("id") + "-" + i.cast(pl.Utf8),
                 pl.when(i % 3 == 0).then(pl.lit("hh-b")).otherwise(pl.lit("hh-a")).alias("source"),
                 ((i * 7919) % 1000 / 1000).alias("p_chosen"),
-                (pl.lit("c") + (i // 11).cast(pl.Utf8)).alias("cluster_id"))
+                # a dedup cluster: the same base row in two consecutive copies (near-duplicates, one prompt)
+                pl.format("c{}-{}", i // (2 * base.height), i % base.height).alias("cluster_id"))
     return batches
 
 
 class _Clock:
-    """Wraps a batches() callable: the seconds spent building batches, and when each pass began/ended."""
+    """Wraps a batches() callable: the seconds spent building batches (not the export's), and when each
+    call began and its batches ran out."""
 
     def __init__(self, batches):
-        self.batches, self.making, self.marks = batches, 0.0, []
+        self.batches, self.making, self.calls = batches, 0.0, []
 
     def __call__(self):
-        self.marks.append([time.perf_counter(), None, self.making])
+        self.calls.append({"start": time.perf_counter(), "made": self.making})
         it = self.batches()
         while True:
             t = time.perf_counter()
             b = next(it, None)
             self.making += time.perf_counter() - t
             if b is None:
-                self.marks[-1][1] = time.perf_counter()
+                self.calls[-1]["end"] = time.perf_counter()
                 return
             yield b
 
-    def pass_seconds(self, k: int) -> float:
-        start, end, made_before = self.marks[k]
-        made = (self.marks[k + 1][2] if k + 1 < len(self.marks) else self.making) - made_before
-        return end - start - made
+    def between(self, t0: float, t1: float, made0: float, made1: float) -> float:
+        return t1 - t0 - (made1 - made0)
 
 
 def _scale_child(n: int, out: str) -> None:
@@ -146,16 +147,21 @@ def _scale_child(n: int, out: str) -> None:
     clock = _Clock(_scale_batches(n))
     t = time.perf_counter()
     info, plan = export_stream(clock, out, layout="trl", shard_mb=64)
-    total = time.perf_counter() - t - clock.making
-    parts = {"pass 1 (split plan)": clock.pass_seconds(0), "pass 2 (write)": clock.pass_seconds(1)}
-    parts["finish (arrow copy)"] = total - sum(parts.values())
+    end = time.perf_counter()
+    two = clock.calls[1]
+    # pass 1 runs until pass 2 asks for batches (so it includes assigning the splits and opening the
+    # writers); pass 2 until its batches run out; the finish is the rest (closing, renaming, metadata)
+    parts = {"pass 1 (split plan)": clock.between(t, two["start"], 0.0, two["made"]),
+             "pass 2 (write)": clock.between(two["start"], two["end"], two["made"], clock.making),
+             "finish": end - two["end"]}
     step = Export(out=out, card=False)
     step._split_of = plan
     lookups = _Clock(_scale_batches(n))
     for b in lookups():
         step.process(b)
-    parts["step process()"] = lookups.pass_seconds(0)
-    parts["export total"] = total
+    parts["step process()"] = lookups.between(lookups.calls[0]["start"], lookups.calls[0]["end"], 0.0,
+                                              lookups.making)
+    parts["export total"] = end - t - clock.making
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"n": sum(info.splits.values()), "parts": parts, "rss_mb": rss}))
 

@@ -153,8 +153,9 @@ def export_stream(batches: Batches, out: str | Path, layout: str = "trl",
 
     Pass 1 keeps only the split keys (curate.export.split.plan_splits), the ids and each batch's layout
     schema; pass 2 converts each batch to `layout`, makes its ids unique and appends its rows to its
-    split's Parquet shards (and, with `arrow`, to its save_to_disk copy). Unanswered routed pairs follow `routed` (curate.export.select). Returns
-    what was written and the id → split plan."""
+    split's Parquet shards and, with `arrow`, to its save_to_disk copy (curate.export.arrow_copy).
+    Unanswered routed pairs follow `routed` (curate.export.select). Returns what was written and the
+    id → split plan."""
     out = Path(out)
     fractions = _prepare(out, layout, fractions, shard_mb, overwrite)
     routed = check_routed(routed, fractions)
@@ -181,6 +182,7 @@ def export_stream(batches: Batches, out: str | Path, layout: str = "trl",
     sources: dict[str, Counter] = {name: Counter() for name in names}
     counts = dict.fromkeys(names, 0)
     unique = UniqueIds(ids)
+    ids.clear()  # UniqueIds keeps only the repeated ones
     for batch in batches():
         if not batch.height:
             continue
