@@ -51,7 +51,7 @@ class _SplitFiles:
     def write(self, table: pa.Table) -> None:
         """Append `table`, cut where the current file reaches the limit (one big table still shards)."""
         self.rows += table.num_rows
-        self._hash.update("\x1f".join(table.column("id").to_pylist()).encode() if "id" in table.column_names
+        self._hash.update("\x1f".join(map(str, table.column("id").to_pylist())).encode() if "id" in table.column_names
                           else str(table.num_rows).encode())
         per_row = table.nbytes / table.num_rows if table.num_rows else 0.0
         while table.num_rows:
