@@ -4,10 +4,20 @@
 
     python benchmarks/export.py --memory 2,8        # peak RSS: streamed vs in-memory, at 2 and 8 copies
 
+    python benchmarks/export.py --scale 100000 300000 1000000   # µs/pair per part of the streamed export
+
 Prints seconds and pairs/s per stage and the peak RSS; no assertions. ``--memory`` writes the records
 as 5,000-pair shards (a run's data/), then exports them in a fresh process per size and mode: the
 streaming path (``export_stream`` over ``iter_shards``) and the in-memory one (``export_dataset`` of
 ``read_records``), printing each process's peak RSS.
+
+``--scale N ...`` exports N synthetic pairs (HH's texts, so HH's lengths; a unique id per row, two
+sources, a p_chosen, a cluster_id over two copies, every prompt shared by 4 rows) streamed in
+5,000-row batches built on the fly (nothing held), each size in a fresh process. It prints the
+seconds and µs per pair of pass 1 (split keys, split assignment, opening the writers), pass 2
+(layout, unique ids, Parquet + arrow shards), the finish (closing and renaming; the whole arrow copy
+before it was written in pass 2), the export step's ``process`` lookups, all without the time spent
+building batches; the process's peak RSS; and each part's µs/pair ratio to the first size.
 """
 
 from __future__ import annotations
@@ -77,14 +87,115 @@ def memory(sizes: list[int]) -> None:
                 subprocess.run([sys.executable, __file__, "--child", mode, tmp, str(Path(tmp) / mode)], check=True)
 
 
+def _scale_batches(n: int, batch: int = 5000):
+    """`n` synthetic pairs in `batch`-row frames, rebuilt from HH's records on every call (see --scale)."""
+    base = pl.concat([b.frame for b in Reader(str(HH), format="hh", batch_size=5000).batches()])
+
+    def tagged(rows: pl.DataFrame, copy: int) -> pl.DataFrame:
+        # 4 consecutive copies of the base rows share each prompt text, so groups span batches
+        content = pl.element().struct.field("content") + f" #{copy // 4}"
+        return rows.with_columns(pl.col("prompt").list.eval(pl.struct(pl.element().struct.field("role"),
+                                                                       content.alias("content"))))
+
+    def batches():
+        for start in range(0, n, batch):
+            parts, k = [], start
+            while k < min(n, start + batch):  # runs of one copy of the base rows
+                take = min(base.height - k % base.height, min(n, start + batch) - k)
+                parts.append(tagged(base.slice(k % base.height, take), k // base.height))
+                k += take
+            i = pl.int_range(start, k, eager=True)
+            yield pl.concat(parts).with_columns(
+                pl.col("id") + "-" + i.cast(pl.Utf8),
+                pl.when(i % 3 == 0).then(pl.lit("hh-b")).otherwise(pl.lit("hh-a")).alias("source"),
+                ((i * 7919) % 1000 / 1000).alias("p_chosen"),
+                # a dedup cluster: the same base row in two consecutive copies (near-duplicates, one prompt)
+                pl.format("c{}-{}", i // (2 * base.height), i % base.height).alias("cluster_id"))
+    return batches
+
+
+class _Clock:
+    """Wraps a batches() callable: the seconds spent building batches (not the export's), and when each
+    call began and its batches ran out."""
+
+    def __init__(self, batches):
+        self.batches, self.making, self.calls = batches, 0.0, []
+
+    def __call__(self):
+        self.calls.append({"start": time.perf_counter(), "made": self.making})
+        it = self.batches()
+        while True:
+            t = time.perf_counter()
+            b = next(it, None)
+            self.making += time.perf_counter() - t
+            if b is None:
+                self.calls[-1]["end"] = time.perf_counter()
+                return
+            yield b
+
+    def between(self, t0: float, t1: float, made0: float, made1: float) -> float:
+        return t1 - t0 - (made1 - made0)
+
+
+def _scale_child(n: int, out: str) -> None:
+    """One --scale size in this (fresh) process; prints a JSON line of seconds per part and the peak RSS."""
+    import json
+
+    from curate.export.step import Export
+    from curate.export.writer import export_stream
+
+    clock = _Clock(_scale_batches(n))
+    t = time.perf_counter()
+    info, plan = export_stream(clock, out, layout="trl", shard_mb=64)
+    end = time.perf_counter()
+    two = clock.calls[1]
+    # pass 1 runs until pass 2 asks for batches (so it includes assigning the splits and opening the
+    # writers); pass 2 until its batches run out; the finish is the rest (closing, renaming, metadata)
+    parts = {"pass 1 (split plan)": clock.between(t, two["start"], 0.0, two["made"]),
+             "pass 2 (write)": clock.between(two["start"], two["end"], two["made"], clock.making),
+             "finish": end - two["end"]}
+    step = Export(out=out, card=False)
+    step._split_of = plan
+    lookups = _Clock(_scale_batches(n))
+    for b in lookups():
+        step.process(b)
+    parts["step process()"] = lookups.between(lookups.calls[0]["start"], lookups.calls[0]["end"], 0.0,
+                                              lookups.making)
+    parts["export total"] = end - t - clock.making
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"n": sum(info.splits.values()), "parts": parts, "rss_mb": rss}))
+
+
+def scale(sizes: list[int]) -> None:
+    import json
+
+    runs = []
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = subprocess.run([sys.executable, __file__, "--scale-child", str(n), str(Path(tmp) / "x")],
+                                 check=True, capture_output=True, text=True).stdout
+        runs.append(json.loads(out.strip().splitlines()[-1]))
+        r = runs[-1]
+        print(f"{r['n']:>10,} pairs  peak RSS {r['rss_mb']:6.0f} MB")
+        for part, sec in r["parts"].items():
+            ratio = (sec / r["n"]) / (runs[0]["parts"][part] / runs[0]["n"])
+            print(f"    {part:<22} {sec:8.2f}s  {sec / r['n'] * 1e6:8.1f} µs/pair  ×{ratio:4.2f} vs first size")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--copies", type=int, default=20)
     ap.add_argument("--memory", help="comma-separated copy counts: peak RSS of each export mode per size")
+    ap.add_argument("--scale", type=int, nargs="+", help="pair counts: µs/pair of each part of a streamed export")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--scale-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return _child(*args.child)
+    if args.scale_child:
+        return _scale_child(int(args.scale_child[0]), args.scale_child[1])
+    if args.scale:
+        return scale(args.scale)
     if args.memory:
         return memory([int(x) for x in args.memory.split(",")])
     df = records(args.copies)

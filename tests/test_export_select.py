@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -97,3 +98,14 @@ def test_export_step_marks_the_split_of_waiting_pairs(mode, want, tmp_path):
     split = step.process(df)["split"].to_list()
     assert split[0] == want and split[3] == want and split[1] in ("train", "test")
     assert step.stats.figures["unanswered_routed"]["unresolved"] == 2
+
+
+def test_unique_ids_count_repeats_across_batches_and_ignore_hash_collisions():
+    from curate.export.select import UniqueIds
+
+    unique = UniqueIds([pl.Series(["a", "b", "a"]), pl.Series(["c", "a", "b"])])
+    # a 64-bit hash equal to c's stands for a collision: c must still come through unrenamed
+    c_hash = pl.Series(["c"]).hash(seed=0).to_numpy()
+    unique._hashes = np.sort(np.concatenate([unique._hashes, c_hash]))
+    got = [unique.apply(pl.Series(batch)).to_list() for batch in (["a", "b"], ["a", "c"], ["a", "b", "c"])]
+    assert got == [["a", "b"], ["a#1", "c"], ["a#2", "b#1", "c"]] and unique.renamed == 3

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Literal
 
+import numpy as np
 import polars as pl
 
 from curate.schema import VoteKind
@@ -40,22 +41,39 @@ def unresolved(df: pl.DataFrame) -> pl.Series:
 
 
 class UniqueIds:
-    """Renames repeated ids as the export's second pass meets them (state: a count per repeated id)."""
+    """Renames repeated ids as the export's second pass meets them (state: a count per repeated id).
+
+    Each batch is matched against the repeated ids by 64-bit hash (sorted array, binary search), so a
+    batch costs the same however many ids repeat; only the rows that hit are checked by their string."""
 
     def __init__(self, ids: list[pl.Series]):
         every = pl.concat(ids) if ids else pl.Series([], dtype=pl.Utf8)
-        self.repeated = set(every.filter(every.is_duplicated()).unique().to_list())
+        repeated = every.filter(every.is_duplicated()).unique()
+        self.repeated = set(repeated.to_list())
+        self._hashes = np.sort(repeated.cast(pl.Utf8).hash(seed=0).to_numpy())
         self._seen: Counter = Counter()
         self.renamed = 0
 
+    def _hits(self, ids: pl.Series) -> np.ndarray:
+        """Positions in `ids` whose hash is a repeated id's (a superset of the repeated ones)."""
+        h = ids.cast(pl.Utf8).hash(seed=0).to_numpy()
+        pos = np.minimum(np.searchsorted(self._hashes, h), len(self._hashes) - 1)
+        return np.flatnonzero(self._hashes[pos] == h)
+
     def apply(self, ids: pl.Series) -> pl.Series:
-        if not self.repeated or not ids.is_in(list(self.repeated)).any():
+        if not self.repeated:
             return ids
-        out = []
-        for rid in ids.to_list():
-            n = self._seen[rid] if rid in self.repeated else 0
-            if rid in self.repeated:
-                self._seen[rid] += 1
-            out.append(rid if n == 0 else f"{rid}#{n}")
-            self.renamed += n > 0
+        hits = self._hits(ids)
+        if not len(hits):
+            return ids
+        out = ids.to_list()
+        for i in hits.tolist():
+            rid = out[i]
+            if rid not in self.repeated:  # a hash collision, not a repeat
+                continue
+            n = self._seen[rid]
+            self._seen[rid] += 1
+            if n:
+                out[i] = f"{rid}#{n}"
+                self.renamed += 1
         return pl.Series(ids.name, out, dtype=pl.Utf8)

@@ -9,8 +9,9 @@
       plots/*.png                       the card's figures
 
 `datasets.load_dataset(OUT)` reads the Parquet shards (the card's `configs:` names them, so the arrow
-copy beside them is not picked up); `datasets.load_from_disk(OUT)` reads the arrow copy. The Hub
-push uploads the card, Parquet shards, plots and manifest, not the arrow copy.
+copy beside them is not picked up); `datasets.load_from_disk(OUT)` reads the arrow copy, which is
+written batch by batch beside the Parquet shards (curate.export.arrow_copy). The Hub push uploads the
+card, Parquet shards, plots and manifest, not the arrow copy.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from pathlib import Path
 import polars as pl
 
 from curate.errors import ConfigError
+from curate.export.arrow_copy import TMP as ARROW_TMP
+from curate.export.arrow_copy import ArrowCopy
 from curate.export.layouts import check_layout, to_layout
 from curate.export.select import ROUTED_SPLIT, Routed, UniqueIds, unresolved
 from curate.export.split import SplitPlan, check_fractions, plan_splits
@@ -57,10 +60,11 @@ class _ShardSink:
     """One split's rows → Parquet files of about `limit` bytes (in-memory size as the estimate).
 
     Files get temporary names while written (``data/.tmp-train-00000.parquet``, hidden from `datasets`);
-    ``finish`` renames them to ``data/train-00000-of-00003.parquet`` once the count is known."""
+    ``finish`` renames them to ``data/train-00000-of-00003.parquet`` once the count is known. Every
+    table written is also handed to `copy` (the split's arrow copy) when one is given."""
 
-    def __init__(self, data: Path, split: str, schema, limit: float):
-        self.data, self.split, self.schema, self.limit = data, split, schema, limit
+    def __init__(self, data: Path, split: str, schema, limit: float, copy: ArrowCopy | None = None):
+        self.data, self.split, self.schema, self.limit, self.copy = data, split, schema, limit, copy
         self.tmp: list[Path] = []
         self._writer = None
         self._size = 0.0
@@ -85,8 +89,10 @@ class _ShardSink:
         while df.height:
             take = min(df.height, max(1, math.ceil((self.limit - self._size) / per_row))) if per_row else df.height
             table = df.slice(0, take).to_arrow()
-            (self._writer or self._open()).write_table(table if table.schema == self.schema
-                                                       else table.cast(self.schema))
+            table = table if table.schema == self.schema else table.cast(self.schema)
+            (self._writer or self._open()).write_table(table)
+            if self.copy is not None:
+                self.copy.write(self.split, table)
             self._size += take * per_row
             df = df.slice(take)
             if self._size >= self.limit:
@@ -108,7 +114,7 @@ class _ShardSink:
 
 def _clear(out: Path) -> None:
     """Remove what an earlier export wrote here (only our own parts, never unknown files)."""
-    for p in ("data", "plots", ".arrow-cache"):
+    for p in ("data", "plots", ARROW_TMP):
         shutil.rmtree(out / p, ignore_errors=True)
     if (out / "dataset_dict.json").exists():
         for name in json.loads((out / "dataset_dict.json").read_text()).get("splits", []):
@@ -147,8 +153,9 @@ def export_stream(batches: Batches, out: str | Path, layout: str = "trl",
 
     Pass 1 keeps only the split keys (curate.export.split.plan_splits), the ids and each batch's layout
     schema; pass 2 converts each batch to `layout`, makes its ids unique and appends its rows to its
-    split's Parquet shards. Unanswered routed pairs follow `routed` (curate.export.select). Returns
-    what was written and the id → split plan."""
+    split's Parquet shards and, with `arrow`, to its save_to_disk copy (curate.export.arrow_copy).
+    Unanswered routed pairs follow `routed` (curate.export.select). Returns what was written and the
+    id → split plan."""
     out = Path(out)
     fractions = _prepare(out, layout, fractions, shard_mb, overwrite)
     routed = check_routed(routed, fractions)
@@ -170,10 +177,12 @@ def export_stream(batches: Batches, out: str | Path, layout: str = "trl",
     names = list(fractions) + ([ROUTED_SPLIT] if own else [])
     target = _layout_schema(schemas)
     schema = target.to_arrow().schema
-    sinks = {name: _ShardSink(out / "data", name, schema, shard_mb * 1024 ** 2) for name in names}
+    copy = ArrowCopy(out, names, schema) if arrow else None
+    sinks = {name: _ShardSink(out / "data", name, schema, shard_mb * 1024 ** 2, copy) for name in names}
     sources: dict[str, Counter] = {name: Counter() for name in names}
     counts = dict.fromkeys(names, 0)
     unique = UniqueIds(ids)
+    ids.clear()  # UniqueIds keeps only the repeated ones
     for batch in batches():
         if not batch.height:
             continue
@@ -201,9 +210,8 @@ def export_stream(batches: Batches, out: str | Path, layout: str = "trl",
         info.splits[name] = counts[name]
         if "source" in target.columns:  # nulls first, as polars sorts them
             info.sources[name] = dict(sorted(sources[name].items(), key=lambda kv: (kv[0] is not None, kv[0] or "")))
-    if arrow:
-        _save_arrow(out, {name: [f for f in info.files if f.startswith(f"data/{name}-")] for name in names},
-                    info.splits, schema)
+    if copy is not None:
+        copy.finish()
     write_json(info.to_dict(), out / "export.json")
     return info, plan
 
@@ -233,24 +241,3 @@ def export_dataset(records: pl.DataFrame, out: str | Path, layout: str = "trl",
                             shard_mb=shard_mb, stratify=stratify, by_cluster=by_cluster, arrow=arrow,
                             overwrite=overwrite, source_digest=source_digest, routed=routed)
     return info
-
-
-def _save_arrow(out: Path, files: dict[str, list[str]], rows: dict[str, int], schema) -> None:
-    """The `save_to_disk` copy, built from the Parquet shards through an arrow cache (memory-mapped, not
-    loaded) in OUT/.arrow-cache, which is removed afterwards."""
-    import datasets
-    from datasets import Dataset, DatasetDict
-
-    cache = out / ".arrow-cache"
-    bars = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()  # one bar per split per export is noise in a pipeline's output
-    try:
-        # an empty split cannot come through the Parquet builder ("corresponds to no data"): built directly
-        parts = {k: Dataset.from_parquet([str(out / f) for f in v], cache_dir=str(cache)) if rows[k]
-                 else Dataset(schema.empty_table()) for k, v in files.items()}
-        DatasetDict(parts).save_to_disk(str(out))
-        del parts
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
-        if bars:
-            datasets.enable_progress_bars()
