@@ -112,3 +112,15 @@ def test_card_data_figures_match_the_records(run):
     # the run's data records which split every pair went to, and the export agrees
     assert data.group_by("split").len().sort("split").rows() == sorted(
         json.loads((out / "export" / "export.json").read_text())["splits"].items())
+
+
+def test_card_reads_response_lengths_not_texts_and_gets_the_same_figures(run):
+    from curate.card.data_figures import length_figures
+    from curate.card.render import card_records
+
+    out, _ = run
+    records = card_records(out)
+    assert {"chosen_chars", "rejected_chars"} <= set(records.columns)
+    assert not {"chosen", "rejected"} & set(records.columns)  # the texts stay on disk
+    full = pl.read_parquet(out / "data" / "*.parquet")
+    assert length_figures(records) == length_figures(full) and length_figures(full)["chosen_mean_chars"] > 0

@@ -18,9 +18,19 @@ def strength_column(df: pl.DataFrame) -> str | None:
                 None)
 
 
+def response_lengths(df: pl.DataFrame) -> tuple[pl.Series, pl.Series] | None:
+    """Characters of each chosen and rejected response: the ``chosen_chars``/``rejected_chars`` columns
+    card_records reads (the texts stay on disk), else measured from the texts; None without either."""
+    if "chosen_chars" in df.columns:
+        return df.get_column("chosen_chars"), df.get_column("rejected_chars")
+    if "chosen" in df.columns:
+        lens = df.select(c=pl.col("chosen").str.len_chars(), r=pl.col("rejected").str.len_chars())
+        return lens.get_column("c"), lens.get_column("r")
+    return None
+
+
 def length_figures(df: pl.DataFrame) -> dict[str, Any]:
-    lens = df.select(c=pl.col("chosen").str.len_chars(), r=pl.col("rejected").str.len_chars())
-    c, r = lens.get_column("c"), lens.get_column("r")
+    c, r = response_lengths(df)
     return {
         "chosen_mean_chars": round(float(c.mean()), 1), "rejected_mean_chars": round(float(r.mean()), 1),
         "chosen_median_chars": float(c.median()), "rejected_median_chars": float(r.median()),
@@ -69,7 +79,7 @@ def vote_figures(df: pl.DataFrame) -> dict[str, Any]:
 
 
 def data_figures(df: pl.DataFrame) -> dict[str, Any]:
-    if df.height == 0 or "chosen" not in df.columns:
+    if df.height == 0 or response_lengths(df) is None:
         return {"records": df.height}
     out: dict[str, Any] = {"records": df.height, "lengths": length_figures(df)}
     if "source" in df.columns:

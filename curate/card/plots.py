@@ -6,6 +6,8 @@ from pathlib import Path
 
 import polars as pl
 
+from curate.card.data_figures import response_lengths
+
 SIZE = (6.0, 3.0)
 DPI = 100
 
@@ -31,8 +33,7 @@ def lengths_plot(df: pl.DataFrame, path: Path) -> Path:
     import numpy as np
 
     plt = _plt()
-    c = df.get_column("chosen").str.len_chars().to_numpy()
-    r = df.get_column("rejected").str.len_chars().to_numpy()
+    c, r = (x.to_numpy() for x in response_lengths(df))
     # log-spaced bins: response lengths span three orders of magnitude
     bins = np.logspace(0, np.log10(max(c.max(), r.max(), 10) + 1), 40)
     fig, ax = plt.subplots(figsize=SIZE)
@@ -80,7 +81,7 @@ def make_plots(report: dict, records: pl.DataFrame, out: Path) -> dict[str, str]
     made = {}
     if report["funnel"]:
         made["funnel"] = funnel_plot(report["funnel"], out / "plots" / "funnel.png")
-    if records.height and "chosen" in records.columns:
+    if records.height and response_lengths(records) is not None:
         made["lengths"] = lengths_plot(records, out / "plots" / "lengths.png")
     s = report["data"].get("strength")
     if s:

@@ -113,7 +113,8 @@ CARD_COLUMNS = ("id", "chosen", "rejected", "source", "strength", "p_chosen", "d
 
 
 def card_records(run_dir: Path) -> pl.DataFrame:
-    """The run's records, only the columns the card reads (votes without their raw text)."""
+    """The run's records, only the columns the card reads: votes without their raw text, and the
+    responses as ``chosen_chars``/``rejected_chars`` lengths (Parquet runs; JSONL runs keep the text)."""
     from curate.io.writers import read_records, shard_files
 
     if not (run_dir / "data").is_dir():
@@ -124,9 +125,11 @@ def card_records(run_dir: Path) -> pl.DataFrame:
         return records.select([c for c in CARD_COLUMNS if c in records.columns])
     lf = pl.scan_parquet(files)
     names = lf.collect_schema().names()
+    # the card needs the responses' lengths, not their text (most of a run's bytes: ~8 GB at 10M pairs)
+    texts = {c: pl.col(c).str.len_chars().alias(f"{c}_chars") for c in ("chosen", "rejected")}
     cols = [pl.col("votes").list.eval(pl.struct(pl.element().struct.field("voter"),
                                                 pl.element().struct.field("p_chosen"))).alias("votes")
-            if c == "votes" else pl.col(c) for c in CARD_COLUMNS if c in names]
+            if c == "votes" else texts.get(c, pl.col(c)) for c in CARD_COLUMNS if c in names]
     return lf.select(cols).collect()
 
 
