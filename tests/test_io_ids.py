@@ -24,7 +24,8 @@ def test_hand_built_ids_are_pinned():
               {"role": "user", "content": "again?"}]
     assert pair_id(prompt, "yes ✓", "no") == "407652a1409a2b59"
     assert make_pair(prompt, "yes ✓", "no")["id"] == "407652a1409a2b59"
-    assert prompt_id([{"role": "system", "content": "be brief"}, {"role": "user", "content": "Q"}]) == "6b077dbe571ed0ae"
+    system = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "Q"}]
+    assert prompt_id(system) == "6b077dbe571ed0ae"
 
 
 def _ids(path, processes: bool | None, batch_size: int) -> list[str]:

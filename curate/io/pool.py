@@ -28,9 +28,10 @@ def init_worker(reader_kw: dict, kind: str | None) -> None:
     _READER.workers = 1
 
 
-def convert(chunk: list) -> tuple:
-    """One chunk of (file, first line, lines) segments → (records, quarantined, rows)."""
-    return _READER._convert(chunk, False)
+def convert(chunk: list, index: int, sink: Any = None, sink_from: int = 0) -> Any:
+    """One chunk of (file, first line, lines or Span) segments → its ``ReadBatch``; with a `sink`
+    (a ``ShardWriter``) the worker writes the records itself and sends back only their count."""
+    return _READER._convert_batch(chunk, index, False, sink, sink_from)
 
 
 def process_pool(workers: int, reader_kw: dict, kind: str | None):
