@@ -327,18 +327,38 @@ def _dump(value: Any) -> str:
 
 
 
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+_PAIR = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
 def _disagrees(blob: bytes, lines: list[bytes]) -> bool:
     """Whether polars would read some line differently from orjson: a lone surrogate escape.
 
-    Paired surrogates (emoji in ASCII-escaped JSON) are common and read alike, so only the lines
-    holding a surrogate escape are checked, with orjson.
+    Paired surrogates (emoji in ASCII-escaped JSON) are common and read alike, so only a blob with
+    an escape that may be a lone one has its lines with surrogate escapes checked, with orjson.
     """
-    if b"\\u" not in blob or not re.search(rb"\\u[dD][89a-fA-F]", blob):
+    if b"\\u" not in blob or not _maybe_lone_surrogate(blob):
         return False
     for line in lines:
-        if re.search(rb"\\u[dD][89a-fA-F]", line):
+        if _SURROGATE.search(line):
             try:
                 loads(line)
             except JSONError:
                 return True
+    return False
+
+
+def _maybe_lone_surrogate(blob: bytes) -> bool:
+    """False when every surrogate escape in `blob` is half of a high+low pair whose backslash does not
+    follow another backslash (``\\\\ud83d`` may be escaped text, or an escape after escaped text, so
+    it counts as maybe lone, and orjson decides). A search per escape, not per line: a chunk of
+    ASCII-escaped chat holds a few hundred emoji in tens of thousands of lines."""
+    pair_end = -1
+    for m in _SURROGATE.finditer(blob):
+        i = m.start()
+        if i == pair_end:
+            continue  # the low half of the pair just seen
+        if (i and blob[i - 1] == 0x5C) or not _PAIR.match(blob, i):
+            return True
+        pair_end = i + 6
     return False
