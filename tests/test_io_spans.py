@@ -52,7 +52,7 @@ def test_a_span_of_a_changed_file_says_so(tmp_path):
     path = tmp_path / "t.jsonl"
     path.write_bytes(b'{"a": 1}\n{"a": 2}\n')
     span = Span(str(path), 0, 18, 2)
-    assert list(span.read()) == [b'{"a": 1}', b'{"a": 2}'] and span.read().text == b'{"a": 1}\n{"a": 2}'
+    assert list(span.read()) == [b'{"a": 1}', b'{"a": 2}'] and span.read().text == b'{"a": 1}\n{"a": 2}\n'
     path.write_bytes(b'{"a": 1}\n')
     from curate.errors import InputError
 

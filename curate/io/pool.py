@@ -12,6 +12,9 @@ line numbers and batch boundaries are the same; results come back in order.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 PROCESS_MIN_BYTES = 256 << 20  # below this, starting interpreters costs more than it saves
@@ -35,8 +38,33 @@ def convert(chunk: list, index: int, sink: Any = None, sink_from: int = 0) -> An
 
 
 def process_pool(workers: int, reader_kw: dict, kind: str | None):
+    """A started pool of `workers` spawned processes, each with its own Reader (``init_worker``).
+
+    Each worker's polars gets ``cpus // workers`` threads (``POLARS_MAX_THREADS``, unless the user
+    set it): polars sizes its thread pool to every core in every process, and on 2 cores two workers
+    of 2 threads each spin and switch against each other. The variable is only seen by a process
+    when it starts, so it is set while the workers are started and restored after.
+    """
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    return ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=init_worker,
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=init_worker,
                                initargs=(reader_kw, kind))
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    with _environ("POLARS_MAX_THREADS", threads):
+        for _ in range(workers):  # a process starts per task while none is idle: all start now
+            pool.submit(int)
+    return pool
+
+
+@contextmanager
+def _environ(key: str, value: str) -> Iterator[None]:
+    """`key`=`value` in the environment for the processes started inside (a user's own setting wins)."""
+    if key in os.environ:
+        yield
+        return
+    os.environ[key] = value
+    try:
+        yield
+    finally:
+        os.environ.pop(key, None)
