@@ -116,7 +116,7 @@ def convert_frame(fmt: HHFormat, df: pl.DataFrame, slow=None) -> tuple[pl.DataFr
         & ~pl.col("_cpre").str.contains("[\x1e\x1f]") & ~pl.col("chosen").str.contains("[\x1e\x1f]")
         & ~pl.col("rejected").str.contains("[\x1e\x1f]")
         & (pl.col("chosen") != "") & (pl.col("rejected") != "") & (pl.col("chosen") != pl.col("rejected"))
-        & (pl.col("prompt").list.eval(pl.element().struct.field("content")).list.join("") != "")
+        & (pl.col("prompt").list.eval(pl.element().struct.field("content").str.len_bytes()).list.sum() > 0)
     )
     t = t.with_columns(clean.fill_null(False).alias("_clean"))
     good = t.filter("_clean").select(
