@@ -1,7 +1,9 @@
 """Ingest benchmark: JSONL → validated Parquet, curate vs pandas, throughput and peak memory.
 
-Generates JSONL files of the requested sizes by resampling the shared HH-RLHF sample with
-perturbations (so ids are distinct), then runs, each in a fresh subprocess so peak RSS is its own:
+Peak RSS is the biggest single process (the reader's worker processes included), CPU seconds are
+all processes' user + system time. Generates JSONL files of the requested sizes by resampling the
+shared HH-RLHF sample with perturbations (so ids are distinct), then runs, each in a fresh
+subprocess so peak RSS is its own:
 
 * curate: the reader (HH transcript parsing, validation, ids, quarantine) + Parquet shards,
   i.e. `curate run` with no steps;
@@ -73,8 +75,12 @@ def child(mode: str, path: str, out: str) -> None:
         df.to_parquet(Path(out) / "out.parquet")
         n = len(df)
     secs = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB → MiB
-    print(json.dumps({"mode": mode, "records": n, "seconds": secs, "peak_rss_mb": peak}))
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    # the reader's worker processes are this process's children (reaped when the pool closes): the
+    # biggest of them counts, and CPU seconds are everyone's (on a loaded machine, steadier than wall time)
+    peak = max(me.ru_maxrss, kids.ru_maxrss) / 1024  # KiB → MiB
+    cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    print(json.dumps({"mode": mode, "records": n, "seconds": secs, "cpu_seconds": cpu, "peak_rss_mb": peak}))
 
 
 def measure(mode: str, path: Path) -> dict:
@@ -98,7 +104,7 @@ def main() -> None:
     a = ap.parse_args()
     if a.child:
         return child(*a.child)
-    print(f"{'size':>8} {'engine':>7} {'records':>10} {'seconds':>8} {'MB/s':>7} {'peak RSS MB':>11}")
+    print(f"{'size':>8} {'engine':>7} {'records':>10} {'seconds':>8} {'cpu s':>6} {'MB/s':>7} {'peak RSS MB':>11}")
     for size in a.sizes_gb:
         path = generate(size)
         for mode in ("curate", "curate-threads", "pandas") if a.threads else ("curate", "pandas"):
@@ -108,7 +114,8 @@ def main() -> None:
             if "error" in r:
                 print(f"{size:>7g}G {mode:>7} error: {r['error']}")
                 continue
-            print(f"{size:>7g}G {mode:>7} {r['records']:>10,} {r['seconds']:>8.1f} {r['mb_per_s']:>7.1f} "
+            print(f"{size:>7g}G {mode:>7} {r['records']:>10,} {r['seconds']:>8.1f} {r['cpu_seconds']:>6.1f} "
+                  f"{r['mb_per_s']:>7.1f} "
                   f"{r['peak_rss_mb']:>11.0f}", flush=True)
 
 
