@@ -58,12 +58,13 @@ def generate(size_gb: float) -> Path:
 def child(mode: str, path: str, out: str) -> None:
     start = time.perf_counter()
     if mode.startswith("curate"):
+        import curate.io.reader
         from curate import Pipeline
 
         if mode == "curate-threads":  # the reader's threads only, as before the process pool
-            import curate.io.reader
-
             curate.io.reader.PROCESS_MIN_BYTES = 1 << 62
+        if mode == "curate-processes":  # the process pool even where the reader would not use it (2 cores)
+            curate.io.reader.PROCESS_MIN_CPUS = 1
 
         stats = Pipeline(input={"path": path, "format": "hh"}, steps=[], output={"dir": out},
                          batch_size=20_000).run(overwrite=True)
@@ -99,7 +100,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes-gb", type=float, nargs="+", default=[1.0, 10.0])
     ap.add_argument("--pandas-max-gb", type=float, default=1.0, help="pandas holds everything in memory")
-    ap.add_argument("--threads", action="store_true", help="also run curate with reader threads only (no process pool)")
+    ap.add_argument("--threads", action="store_true",
+                    help="also run curate with reader threads only, and with the process pool forced")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -107,7 +109,8 @@ def main() -> None:
     print(f"{'size':>8} {'engine':>7} {'records':>10} {'seconds':>8} {'cpu s':>6} {'MB/s':>7} {'peak RSS MB':>11}")
     for size in a.sizes_gb:
         path = generate(size)
-        for mode in ("curate", "curate-threads", "pandas") if a.threads else ("curate", "pandas"):
+        modes = ("curate", "curate-threads", "curate-processes", "pandas") if a.threads else ("curate", "pandas")
+        for mode in modes:
             if mode == "pandas" and size > a.pandas_max_gb:
                 continue
             r = measure(mode, path)

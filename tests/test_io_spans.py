@@ -109,6 +109,8 @@ def test_run_without_steps_in_processes_writes_the_same_run(plain_edge_file, tmp
     real_write = ShardWriter.write
     monkeypatch.setattr(ShardWriter, "write", lambda self, i, df: parent_writes.append(i) or real_write(self, i, df))
 
+    monkeypatch.setattr(reader_mod, "PROCESS_MIN_CPUS", 1)  # processes on any machine
+
     def run(out, steps, min_bytes):
         monkeypatch.setattr(reader_mod, "PROCESS_MIN_BYTES", min_bytes)
         stats = Pipeline(input={"path": str(plain_edge_file), "format": "hh"}, steps=steps,
@@ -123,3 +125,13 @@ def test_run_without_steps_in_processes_writes_the_same_run(plain_edge_file, tmp
     assert parent_writes == [0, 1, 2, 3, 4]
     assert direct[:2] == through[:2] and direct[3] == through[3]
     assert len(direct[2]) == len(through[2]) == 5 and all(x.equals(y) for x, y in zip(direct[2], through[2]))
+
+
+@pytest.mark.parametrize("cpus, processes", [(2, False), (8, True)])
+def test_processes_only_on_more_than_two_cores(plain_edge_file, monkeypatch, cpus, processes):
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: cpus)
+    monkeypatch.setattr(reader_mod, "PROCESS_MIN_BYTES", 0)
+    r = Reader(str(plain_edge_file), format="hh")
+    assert r._processes() is processes  # on 2 cores threads measured faster at any size

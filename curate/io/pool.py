@@ -1,13 +1,14 @@
 """Converting JSONL chunks in worker processes, so the GIL-bound part of ingest runs on every core.
 
 The threaded fast path (``Reader._parallel_batches``) overlaps polars' work, which releases the
-GIL, but record ids (sha256 per pair), line joining and the quarantine bookkeeping hold it: on 2
-cores one interpreter is the limit. For inputs of ``PROCESS_MIN_BYTES`` or more the reader hands
-chunks to a pool of processes instead (``spawn``: forking a process that runs polars' thread pool
-can deadlock). Each worker builds its own ``Reader`` from the same arguments, told the record kind
-the first chunk chose, and runs exactly the conversion a thread would (``Reader._convert``: the
-vectorised path, or the row path for a chunk with a bad line), so records, quarantine rows, their
-line numbers and batch boundaries are the same; results come back in order.
+GIL, but record ids (sha256 per pair), line splitting and the quarantine bookkeeping hold it. For
+inputs of ``PROCESS_MIN_BYTES`` or more, on a machine of ``PROCESS_MIN_CPUS`` cores or more, the
+reader hands chunks to a pool of processes instead (``spawn``: forking a process that runs polars'
+thread pool can deadlock). Each worker builds its own ``Reader`` from the same arguments, told the
+record kind the first chunk chose, and runs exactly the conversion a thread would
+(``Reader._convert``: the vectorised path, or the row path for a chunk with a bad line), so
+records, quarantine rows, their line numbers and batch boundaries are the same; results come back
+in order.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from contextlib import contextmanager
 from typing import Any
 
 PROCESS_MIN_BYTES = 256 << 20  # below this, starting interpreters costs more than it saves
+# and with fewer cores than this, threads are faster at any size (benchmarks/README.md, Ingest
+# 2026-12-01b: 1 GB in 30-32 s on threads vs 38-39 s on processes, 21.5 vs 25.5 CPU-s, on 2 busy
+# cores): with ids hashed from bytes and shards written by the thread that converted them, about a
+# quarter of a chunk's work holds the GIL, so two threads keep two cores busy, and processes only
+# add interpreters, a second read of the input and copies
+PROCESS_MIN_CPUS = 3
 
 _READER: Any = None  # the worker process's Reader
 

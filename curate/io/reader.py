@@ -29,7 +29,7 @@ import polars as pl
 
 from curate.errors import ConfigError, RecordError
 from curate.io.formats.base import Format, detect_format, find_format
-from curate.io.pool import PROCESS_MIN_BYTES, process_pool
+from curate.io.pool import PROCESS_MIN_BYTES, PROCESS_MIN_CPUS, process_pool
 from curate.io.pool import convert as pool_convert
 from curate.io.rows import JSONError, loads
 from curate.io.sources import JsonlSource, Row, Source, open_source
@@ -72,7 +72,9 @@ class Reader:
         self._adapter: Format | None = None  # the first adapter used: it decides the fast path
         self._pending: dict | None = None  # adjacent-merge buffer for candidate formats (HelpSteer2)
         self.workers = max(1, min(4, os.cpu_count() or 1))
-        self.process_min_bytes = PROCESS_MIN_BYTES  # inputs this big convert in processes (pool.py)
+        # inputs this big convert in processes (pool.py); on 2 cores none do: threads are faster there
+        big = PROCESS_MIN_BYTES if (os.cpu_count() or 1) >= PROCESS_MIN_CPUS else 1 << 62
+        self.process_min_bytes = big
         self.kind: str | None = None
         if format != "auto":
             cls = FORMATS.get(format)
