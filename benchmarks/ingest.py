@@ -1,7 +1,9 @@
 """Ingest benchmark: JSONL → validated Parquet, curate vs pandas, throughput and peak memory.
 
-Generates JSONL files of the requested sizes by resampling the shared HH-RLHF sample with
-perturbations (so ids are distinct), then runs, each in a fresh subprocess so peak RSS is its own:
+Peak RSS is the biggest single process (the reader's worker processes included), CPU seconds are
+all processes' user + system time. Generates JSONL files of the requested sizes by resampling the
+shared HH-RLHF sample with perturbations (so ids are distinct), then runs, each in a fresh
+subprocess so peak RSS is its own:
 
 * curate: the reader (HH transcript parsing, validation, ids, quarantine) + Parquet shards,
   i.e. `curate run` with no steps;
@@ -56,12 +58,13 @@ def generate(size_gb: float) -> Path:
 def child(mode: str, path: str, out: str) -> None:
     start = time.perf_counter()
     if mode.startswith("curate"):
+        import curate.io.reader
         from curate import Pipeline
 
         if mode == "curate-threads":  # the reader's threads only, as before the process pool
-            import curate.io.reader
-
             curate.io.reader.PROCESS_MIN_BYTES = 1 << 62
+        if mode == "curate-processes":  # the process pool even where the reader would not use it (2 cores)
+            curate.io.reader.PROCESS_MIN_CPUS = 1
 
         stats = Pipeline(input={"path": path, "format": "hh"}, steps=[], output={"dir": out},
                          batch_size=20_000).run(overwrite=True)
@@ -73,8 +76,12 @@ def child(mode: str, path: str, out: str) -> None:
         df.to_parquet(Path(out) / "out.parquet")
         n = len(df)
     secs = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB → MiB
-    print(json.dumps({"mode": mode, "records": n, "seconds": secs, "peak_rss_mb": peak}))
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    # the reader's worker processes are this process's children (reaped when the pool closes): the
+    # biggest of them counts, and CPU seconds are everyone's (on a loaded machine, steadier than wall time)
+    peak = max(me.ru_maxrss, kids.ru_maxrss) / 1024  # KiB → MiB
+    cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    print(json.dumps({"mode": mode, "records": n, "seconds": secs, "cpu_seconds": cpu, "peak_rss_mb": peak}))
 
 
 def measure(mode: str, path: Path) -> dict:
@@ -93,22 +100,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes-gb", type=float, nargs="+", default=[1.0, 10.0])
     ap.add_argument("--pandas-max-gb", type=float, default=1.0, help="pandas holds everything in memory")
-    ap.add_argument("--threads", action="store_true", help="also run curate with reader threads only (no process pool)")
+    ap.add_argument("--threads", action="store_true",
+                    help="also run curate with reader threads only, and with the process pool forced")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         return child(*a.child)
-    print(f"{'size':>8} {'engine':>7} {'records':>10} {'seconds':>8} {'MB/s':>7} {'peak RSS MB':>11}")
+    print(f"{'size':>8} {'engine':>7} {'records':>10} {'seconds':>8} {'cpu s':>6} {'MB/s':>7} {'peak RSS MB':>11}")
     for size in a.sizes_gb:
         path = generate(size)
-        for mode in ("curate", "curate-threads", "pandas") if a.threads else ("curate", "pandas"):
+        modes = ("curate", "curate-threads", "curate-processes", "pandas") if a.threads else ("curate", "pandas")
+        for mode in modes:
             if mode == "pandas" and size > a.pandas_max_gb:
                 continue
             r = measure(mode, path)
             if "error" in r:
                 print(f"{size:>7g}G {mode:>7} error: {r['error']}")
                 continue
-            print(f"{size:>7g}G {mode:>7} {r['records']:>10,} {r['seconds']:>8.1f} {r['mb_per_s']:>7.1f} "
+            print(f"{size:>7g}G {mode:>7} {r['records']:>10,} {r['seconds']:>8.1f} {r['cpu_seconds']:>6.1f} "
+                  f"{r['mb_per_s']:>7.1f} "
                   f"{r['peak_rss_mb']:>11.0f}", flush=True)
 
 

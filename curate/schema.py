@@ -122,8 +122,13 @@ def canonical_expr(prompt: str = "prompt", chosen: str | None = "chosen", reject
     return e
 
 
-def hash_strings(texts: Iterable[str]) -> list[str]:
-    """`pair_id`/`prompt_id` over canonical strings from `canonical_expr`."""
+def hash_strings(texts: Iterable[str] | pl.Series) -> list[str]:
+    """`pair_id`/`prompt_id` over canonical strings from `canonical_expr`. A polars Series is hashed
+    from its UTF-8 bytes as polars holds them (a Binary view: no str objects built and re-encoded),
+    which gives the same digests at about a third of the cost."""
+    if isinstance(texts, pl.Series):
+        sha = hashlib.sha256
+        return [sha(b).hexdigest()[:16] for b in texts.cast(pl.Binary).to_list()]
     return [_hash(t) for t in texts]
 
 

@@ -101,3 +101,21 @@ def test_fuzz_corpus_same_output_at_every_batch_size(tmp_path, seed, fmt):
     texts = set(reference[0]["chosen"])
     assert "last" in texts and "first" not in texts and not any("\x00" in t for t in texts)
     assert all(len(p) == 1 for p in reference[0]["prompt"])
+
+
+@pytest.mark.parametrize("text, maybe_lone, orjson_rejects", [
+    (rb'"plain \u00e9 text"', False, False),
+    (rb'"emoji \ud83d\ude00 and \uD83D\uDE03"', False, False),  # pairs, either case
+    (rb'"\ud800 alone"', True, True),
+    (rb'"\ude00 low alone"', True, True),
+    (rb'"\ud83d\ud83d\ude00"', True, True),  # a high before a pair
+    (rb'"\\ud83d\ude00"', True, True),  # escaped text, then a lone low escape
+    (rb'"\\\ud83d\ude00"', True, False),  # an escaped backslash, then a pair: orjson decides
+    (rb'"\ud83d\\ude00"', True, True),  # a lone high, then escaped text
+])
+def test_lone_surrogate_precheck(text, maybe_lone, orjson_rejects):
+    from curate.io.reader import _disagrees, _maybe_lone_surrogate
+
+    assert _maybe_lone_surrogate(text) is maybe_lone
+    line = b'{"chosen": ' + text + b"}"
+    assert _disagrees(line, [line]) is orjson_rejects  # a pair-only text is never sent to orjson

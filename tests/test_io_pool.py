@@ -58,3 +58,20 @@ def test_processes_equal_threads_with_bad_lines(edge_file, fmt):
     _same(procs, _batches(edge_file, False, format=fmt, batch_size=50))
     reasons = {q["line"]: q["reason"] for b in procs for q in b.quarantined}
     assert reasons[4] == "identical_responses" and reasons[231] == "invalid_json" and len(reasons) >= 4
+
+
+def test_workers_share_the_cores_between_them(hh_path, monkeypatch):
+    import os
+
+    from curate.io.pool import process_pool
+
+    monkeypatch.delenv("POLARS_MAX_THREADS", raising=False)
+    monkeypatch.delenv("_RJEM_MALLOC_CONF", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    with process_pool(2, {"path": str(hh_path), "format": "hh"}, "pair") as pool:
+        seen = {pool.submit(os.getenv, "POLARS_MAX_THREADS").result() for _ in range(4)}
+        assert pool.submit(os.getenv, "_RJEM_MALLOC_CONF").result().startswith("dirty_decay_ms:")
+    assert seen == {"2"} and "POLARS_MAX_THREADS" not in os.environ  # the parent's is left alone
+    monkeypatch.setenv("POLARS_MAX_THREADS", "3")  # the user's setting wins
+    with process_pool(2, {"path": str(hh_path), "format": "hh"}, "pair") as pool:
+        assert pool.submit(os.getenv, "POLARS_MAX_THREADS").result() == "3"

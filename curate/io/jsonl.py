@@ -18,8 +18,11 @@ import os
 import zlib
 from collections.abc import Iterable, Iterator
 
+import numpy as np
+
 from curate.errors import InputError, RecordError
 from curate.io.rows import JSONError, Row, Source, loads, raw_text
+from curate.io.spans import LineIndex
 
 _GZIP_WBITS = 16 + zlib.MAX_WBITS  # gzip header and trailer, not raw deflate
 
@@ -50,17 +53,40 @@ class JsonlSource(Source):
                 if line.strip():
                     yield cls._parse(path, first + offset, line)
 
-    def blocks(self) -> Iterator[tuple[str, int, list[bytes]] | Row]:
+    def blocks(self, spans: bool = False) -> Iterator[tuple[str, int, list[bytes] | LineIndex] | Row]:
         """Raw lines in blocks: (file, number of the first line, lines without their newline).
 
         Blank lines are included (so line numbers stay exact); a corrupt or truncated file ends
-        with its half-read line (``truncated_input``) and a ``corrupt_file`` Row.
+        with its half-read line (``truncated_input``) and a ``corrupt_file`` Row. With `spans`, a
+        plain (not compressed) JSON Lines file gives a ``LineIndex`` in place of each list of lines:
+        where they end, for chunks that are read where they are converted (``curate.io.spans``).
         """
         base = 0
         for path in self.paths:
-            yield from self._file_blocks(path, base)
+            if spans and self._plain_lines(path):
+                yield from self._file_index(path, base)
+            else:
+                yield from self._file_blocks(path, base)
             base += os.path.getsize(path)
             self.done = base
+
+    def _plain_lines(self, path: str) -> bool:
+        """Whether `path` is JSON Lines as it lies on disk (byte offsets address its lines)."""
+        return not path.endswith(".gz")
+
+    def _file_index(self, path: str, base: int) -> Iterator[tuple[str, int, LineIndex]]:
+        """`_file_blocks` of a plain file, with the lines' end offsets in place of the lines."""
+        with open(path, "rb") as fh:
+            start, offset, lineno = 0, 0, 1
+            for piece in iter(lambda: fh.read(self.BLOCK), b""):
+                index = LineIndex.of_block(path, start, offset, piece)
+                if len(index):
+                    yield path, lineno, index
+                    lineno, start = lineno + len(index), int(index.ends[-1])
+                offset += len(piece)
+                self.done = base + offset
+        if offset > start:  # the last line has no newline
+            yield path, lineno, LineIndex(path, start, np.array([offset]))
 
     def _file_blocks(self, path: str, base: int) -> Iterator[tuple[str, int, list[bytes]] | Row]:
         with open(path, "rb") as fh:
@@ -148,6 +174,9 @@ class JsonSource(JsonlSource):
     type_name = "json"
     extensions = (".json", ".json.gz")
     MAX_ARRAY_BYTES = 2 << 30  # a whole-file parse holds the text and the objects in memory
+
+    def _plain_lines(self, path: str) -> bool:
+        return super()._plain_lines(path) and not _starts_with_bracket(path)
 
     def _file_blocks(self, path: str, base: int) -> Iterator[tuple[str, int, list[bytes]] | Row]:
         if not _starts_with_bracket(path):

@@ -29,10 +29,12 @@ import polars as pl
 
 from curate.errors import ConfigError, RecordError
 from curate.io.formats.base import Format, detect_format, find_format
-from curate.io.pool import PROCESS_MIN_BYTES, process_pool
+from curate.io.pool import PROCESS_MIN_BYTES, PROCESS_MIN_CPUS, process_pool
 from curate.io.pool import convert as pool_convert
 from curate.io.rows import JSONError, loads
 from curate.io.sources import JsonlSource, Row, Source, open_source
+from curate.io.spans import Lines, materialize
+from curate.io.writers import ShardWriter
 from curate.registry import FORMATS
 from curate.schema import frame
 
@@ -43,6 +45,12 @@ class ReadBatch:
     frame: pl.DataFrame
     quarantined: list[dict] = field(default_factory=list)
     rows: int = 0  # source rows this batch consumed
+    written: int | None = None  # records the reader wrote to the sink itself (frame is then empty)
+
+    @property
+    def records(self) -> int:
+        """Records of this batch: in ``frame``, or written to the sink by the reader."""
+        return self.frame.height if self.written is None else self.written
 
 
 class Reader:
@@ -64,7 +72,9 @@ class Reader:
         self._adapter: Format | None = None  # the first adapter used: it decides the fast path
         self._pending: dict | None = None  # adjacent-merge buffer for candidate formats (HelpSteer2)
         self.workers = max(1, min(4, os.cpu_count() or 1))
-        self.process_min_bytes = PROCESS_MIN_BYTES  # inputs this big convert in processes (pool.py)
+        # inputs this big convert in processes (pool.py); on 2 cores none do: threads are faster there
+        big = PROCESS_MIN_BYTES if (os.cpu_count() or 1) >= PROCESS_MIN_CPUS else 1 << 62
+        self.process_min_bytes = big
         self.kind: str | None = None
         if format != "auto":
             cls = FORMATS.get(format)
@@ -118,7 +128,8 @@ class Reader:
     def _chunks(self) -> Iterator[list]:
         """Lists of `batch_size` source rows (JSONL: physical lines, as (file, first line, lines) segments)."""
         if isinstance(self.source, JsonlSource):
-            yield from self._line_chunks(self.source)
+            # a chunk bound for a worker process carries byte ranges, not lines (curate.io.spans)
+            yield from self._line_chunks(self.source.blocks(spans=self._processes()))
             return
         items = iter(self.source)
         if self.limit is not None:
@@ -126,10 +137,10 @@ class Reader:
         while chunk := list(islice(items, self.batch_size)):
             yield chunk
 
-    def _line_chunks(self, source: JsonlSource) -> Iterator[list]:
+    def _line_chunks(self, blocks: Iterator) -> Iterator[list]:
         chunk: list = []
         size, budget = 0, self.limit
-        for block in source.blocks():
+        for block in blocks:
             if isinstance(block, Row):  # an error row, or a record of a JSON array: one source row
                 if budget == 0:
                     break
@@ -154,52 +165,81 @@ class Reader:
         if chunk:
             yield chunk
 
-    def batches(self) -> Iterator[ReadBatch]:
+    def batches(self, sink: ShardWriter | None = None, sink_from: int = 0) -> Iterator[ReadBatch]:
+        """The input's batches, in order. With a `sink`, each batch's records are written to
+        ``sink`` as shard ``index`` where the batch was converted (a worker process, for a big input:
+        the records never travel back), and the batch yields only their count (``ReadBatch.written``);
+        batches before `sink_from` (committed before a resume) are converted but not written again."""
         chunks = self._chunks()
         current = next(chunks, None)
         index = 0
         while current is not None:
-            nxt = next(chunks, None)  # one chunk of lookahead: the last batch flushes the merge buffer
-            records, bad, rows = self._convert(current, last=nxt is None)
-            yield ReadBatch(index, records, bad, rows)
-            index, current = index + 1, nxt
-            if current is not None and self._parallel_ok():
-                yield from self._parallel_batches(index, current, chunks)
+            # processes start with the first chunk when the format is given (the pool takes a while
+            # to start); threads wait for the first chunk to choose the adapter
+            if self._parallel_ok() and (index > 0 or self._processes()):
+                yield from self._parallel_batches(index, current, chunks, sink, sink_from)
                 return
+            nxt = next(chunks, None)  # one chunk of lookahead: the last batch flushes the merge buffer
+            yield self._convert_batch(current, index, nxt is None, sink, sink_from)
+            index, current = index + 1, nxt
         if index == 0:
             yield ReadBatch(0, frame([], self.kind or "pair"), [], 0)
 
     def _parallel_ok(self) -> bool:
         # vectorised conversion is stateless (no merge buffer), and polars releases the GIL, so
-        # chunks can be converted on several threads; the first chunk chose the adapter
-        return (self.workers > 1 and isinstance(self.source, JsonlSource) and self._adapter is not None
-                and self._adapter.converts_frames() and not self._adapter.merge_adjacent)
+        # chunks can be converted on several threads; the first chunk chose the adapter (or the
+        # format is given)
+        if self.workers <= 1 or not isinstance(self.source, JsonlSource):
+            return False
+        if self._adapter is not None:
+            cls = type(self._adapter)
+        elif self.format_name != "auto":
+            cls = FORMATS.get(self.format_name)
+        else:
+            return False
+        return cls.converts_frames() and not cls.merge_adjacent
 
-    def _parallel_batches(self, index: int, first: list, chunks: Iterator[list]) -> Iterator[ReadBatch]:
+    def _processes(self) -> bool:
+        """Whether chunks go to worker processes (``curate.io.pool``): a big input, several workers."""
+        return self.workers > 1 and (self.source.total or 0) >= self.process_min_bytes
+
+    def _parallel_batches(self, index: int, first: list, chunks: Iterator[list], sink: ShardWriter | None,
+                          sink_from: int) -> Iterator[ReadBatch]:
         """Convert chunks on `workers` threads, or processes for a big input (``curate.io.pool``);
         results come back in order, at most `workers`+1 in flight."""
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
         from itertools import chain
 
-        if (self.source.total or 0) >= self.process_min_bytes:
-            pool, submit = process_pool(self.workers, self._kw, self.kind), lambda c: pool.submit(pool_convert, c)
+        if self._processes():
+            pool = process_pool(self.workers, self._kw, self.kind)
+            submit = lambda c, i: pool.submit(pool_convert, c, i, sink, sink_from)  # noqa: E731
         else:
             pool = ThreadPoolExecutor(self.workers, thread_name_prefix="curate-read")
-            submit = lambda c: pool.submit(self._convert, c, False)  # noqa: E731
+            submit = lambda c, i: pool.submit(self._convert_batch, c, i, False, sink, sink_from)  # noqa: E731
         with pool:
             window: deque = deque()
             for chunk in chain([first], chunks):
-                window.append(submit(chunk))
+                window.append(submit(chunk, index + len(window)))
                 if len(window) > self.workers:
-                    yield ReadBatch(index, *window.popleft().result())
+                    yield window.popleft().result()
                     index += 1
             while window:
-                yield ReadBatch(index, *window.popleft().result())
-                index += 1
+                yield window.popleft().result()
+
+    def _convert_batch(self, chunk: list, index: int, last: bool, sink: ShardWriter | None,
+                       sink_from: int) -> ReadBatch:
+        """Chunk → batch `index`; with a `sink`, its records are written there and only counted."""
+        records, bad, rows = self._convert(chunk, last)
+        if sink is None:
+            return ReadBatch(index, records, bad, rows)
+        if index >= sink_from:
+            sink.write(index, records)
+        return ReadBatch(index, records.clear(), bad, rows, written=records.height)
 
     # ------------------------------------------------------------ conversion
     def _convert(self, chunk: list, last: bool) -> tuple[pl.DataFrame, list[dict], int]:
+        chunk = materialize(chunk)  # byte ranges (Spans) → lines, read here
         if any(isinstance(seg, tuple) for seg in chunk):  # JSONL line segments
             fast = self._convert_fast(chunk)
             if fast is not None:
@@ -229,7 +269,8 @@ class Reader:
             return None  # the row path quarantines it, or raises the ConfigError in order
         if not adapter.converts_frames():
             return None
-        blob = b"\n".join(lines)
+        read_whole = len(chunk) == 1 and isinstance(chunk[0][2], Lines)  # one range: its text is the join
+        blob = chunk[0][2].text if read_whole else b"\n".join(lines)
         if _disagrees(blob, lines):
             return None
         path, start = chunk[0][0], chunk[0][1]
@@ -288,18 +329,38 @@ def _dump(value: Any) -> str:
 
 
 
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+_PAIR = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
 def _disagrees(blob: bytes, lines: list[bytes]) -> bool:
     """Whether polars would read some line differently from orjson: a lone surrogate escape.
 
-    Paired surrogates (emoji in ASCII-escaped JSON) are common and read alike, so only the lines
-    holding a surrogate escape are checked, with orjson.
+    Paired surrogates (emoji in ASCII-escaped JSON) are common and read alike, so only a blob with
+    an escape that may be a lone one has its lines with surrogate escapes checked, with orjson.
     """
-    if b"\\u" not in blob or not re.search(rb"\\u[dD][89a-fA-F]", blob):
+    if b"\\u" not in blob or not _maybe_lone_surrogate(blob):
         return False
     for line in lines:
-        if re.search(rb"\\u[dD][89a-fA-F]", line):
+        if _SURROGATE.search(line):
             try:
                 loads(line)
             except JSONError:
                 return True
+    return False
+
+
+def _maybe_lone_surrogate(blob: bytes) -> bool:
+    """False when every surrogate escape in `blob` is half of a high+low pair whose backslash does not
+    follow another backslash (``\\\\ud83d`` may be escaped text, or an escape after escaped text, so
+    it counts as maybe lone, and orjson decides). A search per escape, not per line: a chunk of
+    ASCII-escaped chat holds a few hundred emoji in tens of thousands of lines."""
+    pair_end = -1
+    for m in _SURROGATE.finditer(blob):
+        i = m.start()
+        if i == pair_end:
+            continue  # the low half of the pair just seen
+        if (i and blob[i - 1] == 0x5C) or not _PAIR.match(blob, i):
+            return True
+        pair_end = i + 6
     return False

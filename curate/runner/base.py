@@ -89,7 +89,7 @@ class Runner(ABC):
         stats (or `into`: the Ray engine keeps them per block) and write its quarantine."""
         s = self.read_stats if into is None else into
         s.records_in += batch.rows
-        s.records_out += batch.frame.height
+        s.records_out += batch.records
         for q in batch.quarantined:
             s.dropped[q["reason"]] += 1
         self.files.quarantine(batch.index, batch.quarantined)

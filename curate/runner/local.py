@@ -51,9 +51,9 @@ class LocalRunner(Runner):
                 step.close()
 
     # ------------------------------------------------------------ stages
-    def _batches(self, k: int, prev_dir: Path | None) -> Iterator[ReadBatch]:
+    def _batches(self, k: int, prev_dir: Path | None, sink: ShardWriter | None, done: int) -> Iterator[ReadBatch]:
         if k == 0:
-            return self._reader.batches()
+            return self._reader.batches(sink, done)
         files = ShardWriter(prev_dir, "parquet").shards()
         return (ReadBatch(i, read_shard(f)) for i, f in enumerate(files))
 
@@ -73,7 +73,10 @@ class LocalRunner(Runner):
             self._reader = self.p.reader()
         total = None if k == 0 else len(ShardWriter(prev_dir, "parquet").shards())
         task = prog.stage(stage_title(k, len(stages), steps), total, self._reader if k == 0 else None)
-        for batch in self._batches(k, prev_dir):
+        # a stage of no steps over the input is the reader's output as it is: the reader writes the
+        # shards where it converts them (worker processes, for a big input) and sends back counts
+        sink = out if k == 0 and not steps else None
+        for batch in self._batches(k, prev_dir, sink, ck.done):
             if batch.index < ck.done:
                 continue  # committed before the interruption
             df = batch.frame
@@ -81,14 +84,16 @@ class LocalRunner(Runner):
                 self.count_read(batch)
             for step in steps:
                 df = step(df)
-            self._commit(k, batch.index, df, steps, out, ck)
-            prog.advance(task, df.height, batch.index + 1)
+            self._commit(k, batch.index, None if batch.written is not None else df, steps, out, ck)
+            prog.advance(task, batch.records if batch.written is not None else df.height, batch.index + 1)
 
-    def _commit(self, k: int, i: int, df: pl.DataFrame, steps: list[Step], out: ShardWriter,
+    def _commit(self, k: int, i: int, df: pl.DataFrame | None, steps: list[Step], out: ShardWriter,
                 ck: Checkpoint) -> None:
-        """Write batch i's rejected rows, shard and step states, then the checkpoint that commits them."""
+        """Write batch i's rejected rows, shard (`df`; None: the reader wrote it) and step states,
+        then the checkpoint that commits them."""
         self.files.rejected(k, i, [d for s in steps for d in s.take_dropped()])
-        out.write(i, df)
+        if df is not None:
+            out.write(i, df)
         old_states = dict(ck.states)
         for s in steps:
             if s.stateful:

@@ -64,19 +64,20 @@ _A = "\n\nAssistant:"
 
 
 def _turns(col: str) -> pl.Expr:
-    # mark turn boundaries with control characters, split, and drop the text before the first turn
+    # mark turn boundaries with control characters, split, and drop the text before the first turn;
+    # one splitn per turn, its two fields renamed (not two splitn calls, one per field)
     pieces = (pl.col(col).str.replace_all("\n\nHuman:", "\x1euser\x1f", literal=True)
               .str.replace_all(_A, "\x1eassistant\x1f", literal=True)
               .str.split("\x1e").list.slice(1))
-    return pieces.list.eval(pl.struct(
-        pl.element().str.splitn("\x1f", 2).struct.field("field_0").alias("role"),
-        pl.element().str.splitn("\x1f", 2).struct.field("field_1").str.strip_chars().alias("content"),
-    ))
+    return pieces.list.eval(pl.element().str.splitn("\x1f", 2).struct.rename_fields(["role", "content"])
+                            .struct.with_fields(pl.field("content").str.strip_chars()))
 
 
 def _split_last(col: str) -> tuple[pl.Expr, pl.Expr]:
-    """(text before the last Assistant turn, that turn's text); slicing beats re-joining the parts."""
-    last = pl.col(col).str.split(_A).list.last()
+    """(text before the last Assistant turn, that turn's text), given that turn's text in ``_last_<col>``
+    (computed once, in an earlier ``with_columns``: polars' eager frames do not share subexpressions);
+    slicing beats re-joining the parts."""
+    last = pl.col(f"_last_{col}")
     before = pl.col(col).str.slice(0, pl.col(col).str.len_chars() - last.str.len_chars() - len(_A))
     return before, last
 
@@ -100,6 +101,8 @@ def convert_frame(fmt: HHFormat, df: pl.DataFrame, slow=None) -> tuple[pl.DataFr
     cpre, cresp = _split_last("chosen")
     rpre, rresp = _split_last("rejected")
     t = df.with_row_index("row").with_columns(
+        pl.col(c).str.split(_A).list.last().alias(f"_last_{c}") for c in ("chosen", "rejected"))
+    t = t.with_columns(
         cpre.alias("_cpre"), rpre.alias("_rpre"),
         cresp.str.strip_chars().alias("chosen"), rresp.str.strip_chars().alias("rejected"),
         (cresp.str.contains("\n\nHuman:", literal=True)
@@ -113,7 +116,7 @@ def convert_frame(fmt: HHFormat, df: pl.DataFrame, slow=None) -> tuple[pl.DataFr
         & ~pl.col("_cpre").str.contains("[\x1e\x1f]") & ~pl.col("chosen").str.contains("[\x1e\x1f]")
         & ~pl.col("rejected").str.contains("[\x1e\x1f]")
         & (pl.col("chosen") != "") & (pl.col("rejected") != "") & (pl.col("chosen") != pl.col("rejected"))
-        & (pl.col("prompt").list.eval(pl.element().struct.field("content")).list.join("") != "")
+        & (pl.col("prompt").list.eval(pl.element().struct.field("content").str.len_bytes()).list.sum() > 0)
     )
     t = t.with_columns(clean.fill_null(False).alias("_clean"))
     good = t.filter("_clean").select(
