@@ -65,6 +65,10 @@ def _fuzz_lines(seed: int, n: int = 240) -> list[bytes]:
         json.dumps({"chosen": _H.format(p="x\u001ey\u001fz", r="c"),
                     "rejected": _H.format(p="x\u001ey\u001fz", r="r")}).encode(),
         json.dumps({"chosen": _H.format(p="q", r="c\u001e"), "rejected": _H.format(p="q", r="r")}).encode(),
+        # Python's strip() takes \x1c/\x1d for whitespace, polars' strip_chars does not
+        json.dumps({"chosen": _H.format(p="\u001cq\u001d", r="\u001cc\u001d"),
+                    "rejected": _H.format(p="\u001cq\u001d", r="r")}).encode(),
+        json.dumps({"chosen": _H.format(p="q", r="\u001d"), "rejected": _H.format(p="q", r="r")}).encode(),
         b'{"chosen": 3, "rejected": "\\n\\nHuman: a\\n\\nAssistant: r"}',
         b'{"chosen": "plain text", "rejected": "other text"}',
         b'{"chosen": "\\n\\nAssistant: a\\n\\nAssistant: b", "rejected": "\\n\\nAssistant: a\\n\\nAssistant: c"}',

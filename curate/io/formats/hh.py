@@ -60,6 +60,9 @@ class HHFormat(Format):
 
 # ---------------------------------------------------------------- vectorised path (same results)
 
+# rows holding these go row by row (see convert_frame)
+_ROW_PATH = "[\x1c-\x1f]"
+
 _A = "\n\nAssistant:"
 
 
@@ -90,7 +93,8 @@ def convert_frame(fmt: HHFormat, df: pl.DataFrame, slow=None) -> tuple[pl.DataFr
     `slow(i)` (default: `HHFormat.convert` of the row), so results and reasons are exactly the
     row-by-row ones. The reader passes a `slow` that re-parses the original line, because polars
     coerces mixed-type columns (a number becomes text) and the row path must see the real types.
-    Text holding the \x1e / \x1f separators `_turns` uses is never "common".
+    Text holding \x1c-\x1f is never "common": \x1e / \x1f are the separators `_turns` uses, and
+    Python's ``str.strip`` takes all four for whitespace where polars' ``strip_chars`` takes none.
     """
     if slow is None:
         def slow(i: int) -> list[dict]:
@@ -113,8 +117,8 @@ def convert_frame(fmt: HHFormat, df: pl.DataFrame, slow=None) -> tuple[pl.DataFr
         (pl.col("_cpre") == pl.col("_rpre")) & (pl.col("prompt").list.len() > 0) & ~pl.col("_human_last")
         # a row auto-detection would not call HH (no Human turn), or text with our separators
         & pl.col("_cpre").str.contains("\n\nHuman:", literal=True)
-        & ~pl.col("_cpre").str.contains("[\x1e\x1f]") & ~pl.col("chosen").str.contains("[\x1e\x1f]")
-        & ~pl.col("rejected").str.contains("[\x1e\x1f]")
+        & ~pl.col("_cpre").str.contains(_ROW_PATH) & ~pl.col("chosen").str.contains(_ROW_PATH)
+        & ~pl.col("rejected").str.contains(_ROW_PATH)
         & (pl.col("chosen") != "") & (pl.col("rejected") != "") & (pl.col("chosen") != pl.col("rejected"))
         & (pl.col("prompt").list.eval(pl.element().struct.field("content").str.len_bytes()).list.sum() > 0)
     )
