@@ -1,6 +1,8 @@
-"""Accuracy and speed of the LM-likelihood voter (SmolLM2-135M) on LLMBar's gold pairs and on HH's labels.
+"""Accuracy and speed of the LM-likelihood voter (SmolLM2-135M, or --model gemma3-270m) on LLMBar's
+gold pairs and on HH's labels.
 
-    HF_HUB_OFFLINE=1 python benchmarks/lm_voter.py [--backend llamacpp|transformers] [--llmbar N]
+    HF_HUB_OFFLINE=1 python benchmarks/lm_voter.py [--model smollm2-135m|gemma3-270m]
+                                                   [--backend llamacpp|transformers] [--llmbar N]
                                                    [--hh 400] [--hh-seed 0] [--threads 1]
     HF_HUB_OFFLINE=1 python benchmarks/lm_voter.py --speed 8   # backends side by side, no cache
 
@@ -38,6 +40,7 @@ import polars as pl  # noqa: E402
 
 from curate.io.reader import Reader  # noqa: E402
 from curate.vote.lm_likelihood import LMLikelihoodVoter  # noqa: E402
+from curate.vote.lm_models import MODELS  # noqa: E402
 
 CACHE = g.BENCHDATA / "lm_voter" / "scores.json"
 CHUNK = 8  # pairs scored between cache writes: Ctrl-C loses at most this many
@@ -115,6 +118,7 @@ def speed(data: Path, n: int, args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", help="shared data folder (default: $CURATE_SHARED_DATA or ../shared/data)")
+    ap.add_argument("--model", default="smollm2-135m", choices=tuple(MODELS), help="the voter's model")
     ap.add_argument("--backend", default="auto", choices=("auto", "llamacpp", "transformers"))
     ap.add_argument("--llmbar", type=int, default=1000, help="pairs per LLMBar subset (default all; 0: none)")
     ap.add_argument("--hh", type=int, default=400, help="HH pairs sampled (0: none)")
@@ -126,11 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.speed:
         return speed(g.shared_data(args.data), args.speed, args)
-    step = LMLikelihoodVoter(backend=args.backend, max_prompt_tokens=args.prompt_tokens,
+    step = LMLikelihoodVoter(model=args.model, backend=args.backend, max_prompt_tokens=args.prompt_tokens,
                              max_response_tokens=args.response_tokens, threads=args.threads)
     step.setup(None)
     cache = json.loads(CACHE.read_text()) if CACHE.exists() else {}
-    print(f"backend {step.backend_used}, {args.threads} thread(s), caps {args.prompt_tokens} prompt / "
+    print(f"model {args.model}, backend {step.backend_used}, {args.threads} thread(s), caps {args.prompt_tokens} prompt / "
           f"{args.response_tokens} response tokens\n\n| pairs | n | accuracy |\n|---|---:|---:|")
     timing: list[tuple[int, float]] = []
     load0 = os.getloadavg()
