@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from curate.errors import MissingDependency
 from curate.schema import frame, make_pair
 from curate.vote.lm_judge import LMABJudge
-from curate.vote.lm_likelihood import LMLikelihoodVoter, render_chat
+from curate.vote.lm_likelihood import LMLikelihoodVoter, _token_logprobs, render_chat
 from curate.vote.lm_models import GEMMA3_TEMPLATE, MODELS
 
 PAIRS = [  # (prompt, right answer, wrong or scrambled answer)
@@ -103,8 +103,9 @@ def test_the_ab_judge_votes_per_pair_and_swaps_positions(gemma):
     votes = [x[-1] for x in out["votes"].to_list()]
     assert all((x["voter"], x["kind"], x["family"]) == ("lm_judge:gemma3", "llm_judge", "lm:gemma3-270m")
                for x in votes)
-    for x in votes:
-        raw = json.loads(x["raw"])
+    raws = [json.loads(x["raw"]) for x in votes]
+    assert len({r["d_ab"] for r in raws}) == 3  # each pair's own log-probs, not one row for all
+    for x, raw in zip(votes, raws):
         assert x["margin"] == pytest.approx((raw["d_ab"] - raw["d_ba"]) / 2, abs=1e-3)
         assert x["p_chosen"] == pytest.approx(1 / (1 + np.exp(-x["margin"])))
     # the same pair the other way round: the two orders trade places, so the margin changes sign
@@ -128,3 +129,10 @@ def test_a_judge_score_does_not_depend_on_the_pair_before(gemma):
         alone.append(j.ab_differences([m], [c], [r])[0])
     # exact: a sequence is always evaluated the same way (cut differently, Gemma's log-probs move by 0.08)
     np.testing.assert_array_equal(together, np.array(alone))
+    # and equal to the last row of a full decode
+    seq = j.judge_ids(prompts[0], PAIRS[0][1], PAIRS[0][2])
+    j.scorer._truncate(0)
+    last = j.scorer._decode(seq, 0, logits=True)[-1:]
+    a, b = j.answer_ids()
+    ref = _token_logprobs(last, np.array([a]))[0] - _token_logprobs(last, np.array([b]))[0]
+    assert together[0, 0] == pytest.approx(ref, abs=1e-6)

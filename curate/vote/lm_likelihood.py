@@ -106,7 +106,10 @@ class LlamaCppScorer:
             if not logits:
                 return None
             rows = 1 if last_only else len(tokens)
-            buf = self.ffi.buffer(lib.llama_get_logits(self.ctx), 4 * rows * self.n_vocab)
+            # with one output row llama_get_logits points at the batch's first row, not the output
+            # (measured: the same logits for every sequence); _ith(-1) is the last output's row
+            ptr = lib.llama_get_logits_ith(self.ctx, -1) if last_only else lib.llama_get_logits(self.ctx)
+            buf = self.ffi.buffer(ptr, 4 * rows * self.n_vocab)
             return np.frombuffer(buf, dtype=np.float32).reshape(rows, self.n_vocab).copy()
         finally:
             lib.llama_batch_free(batch)
