@@ -16,8 +16,8 @@ models of this size rarely write; log-probs need no parsing, so every pair gets 
 
 It reuses the LM-likelihood voter's model resolution, chat template, BOS handling and backends
 (``curate/vote/lm_likelihood.py``); each of the two sequences is evaluated whole (see
-``LlamaCppScorer.next_logprobs`` on why the shared head is not reused). The instruction keeps its last ``max_prompt_tokens`` tokens and
-each response its first ``max_response_tokens``.
+``LlamaCppScorer.next_logprobs`` on why the shared head is not reused). The instruction keeps its
+last ``max_prompt_tokens`` tokens and each response its first ``max_response_tokens``.
 """
 
 from __future__ import annotations
