@@ -40,6 +40,7 @@ MODULES = [
     "curate.vote.embed_bt",
     "curate.vote.bias",
     "curate.vote.lm_likelihood",
+    "curate.vote.lm_judge",
     "curate.judge.pairwise",
     "curate.judge.rating",
     "curate.judge.rubrics",

