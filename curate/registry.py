@@ -130,6 +130,19 @@ def _explain(err: ValidationError, what: str, name: str, model: type[BaseModel],
     return f"{place}{what} '{name}': {'; '.join(lines)}. Allowed options: {allowed}"
 
 
+def gather_backend_options(data: Any, drop_none: bool = False) -> Any:
+    """For a ``{backend: NAME, ...}`` config block (``store:``, ``index:``), before validation: every key
+    but ``backend`` and ``options`` is one of that backend's options, gathered into ``options``."""
+    if not isinstance(data, dict):
+        return data
+    flat = {k: v for k, v in data.items() if k not in ("backend", "options")}
+    options = {**(data.get("options") or {}), **flat}
+    out = {"options": {k: v for k, v in options.items() if not (drop_none and v is None)}}
+    if "backend" in data:
+        out["backend"] = data["backend"]
+    return out
+
+
 def check_options(registry: Registry, name: str, options: Mapping[str, Any] | None, where: str = "") -> None:
     """For pydantic validators of config models: like ``options_for`` but raises ValueError, which
     pydantic reports with the key's location (file:line in a pipeline)."""

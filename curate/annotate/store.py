@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from curate.registry import STORES, NoOptions, build, check_options
+from curate.registry import STORES, NoOptions, build, check_options, gather_backend_options
 from curate.schema import VoteKind
 
 CHOICES = ("A", "B", "tie", "skip")
@@ -138,14 +138,7 @@ class StoreConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _gather_options(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        flat = {k: v for k, v in data.items() if k not in ("backend", "options")}
-        options = {**(data.get("options") or {}), **flat}
-        out = {"options": {k: v for k, v in options.items() if v is not None}}
-        if "backend" in data:
-            out["backend"] = data["backend"]
-        return out
+        return gather_backend_options(data, drop_none=True)  # null: the store's default
 
     @model_validator(mode="after")
     def _options_fit_backend(self) -> StoreConfig:

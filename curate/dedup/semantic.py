@@ -27,7 +27,7 @@ from curate.embed.base import Embedder
 from curate.embed.config import EmbedConfig, build_embedder
 from curate.errors import CurateError, ResumeError
 from curate.index.base import VectorIndex, build_index
-from curate.registry import INDEXES, STEPS, check_options
+from curate.registry import INDEXES, STEPS, check_options, gather_backend_options
 from curate.step import Batches, Options, Step
 
 REASONS = {"prompt": "semantic_prompt_dup", "response": "semantic_response_dup"}
@@ -51,13 +51,7 @@ class IndexOptions(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _gather_options(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        flat = {k: v for k, v in data.items() if k not in ("backend", "options")}
-        out = {"options": {**(data.get("options") or {}), **flat}}
-        if "backend" in data:
-            out["backend"] = data["backend"]
-        return out
+        return gather_backend_options(data)
 
     @model_validator(mode="after")
     def _options_fit_backend(self) -> IndexOptions:
