@@ -1,4 +1,5 @@
-"""The local engine: a loop over batches, stage by stage, with a checkpoint after every batch."""
+"""The local engine: a loop over batches, stage by stage, committing a checkpoint after every batch
+(spaced out when the stage's step states grow costly to save: ``LocalRunner._commit``)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ class LocalRunner(Runner):
     """Streams each stage's batches through its steps; resumable at every committed batch."""
 
     engine = "local"
+    STATE_SPACING = 10  # a state-saving commit waits this many times the last save's duration (_commit)
+    _saved_at = _save_seconds = 0.0
+    _written = 0  # batches of the current stage written so far (committed through: ck.done)
 
     def execute(self, ctx: RunContext, ck: Checkpoint) -> None:
         stages = self.p.stages()
@@ -76,6 +80,7 @@ class LocalRunner(Runner):
         # a stage of no steps over the input is the reader's output as it is: the reader writes the
         # shards where it converts them (worker processes, for a big input) and sends back counts
         sink = out if k == 0 and not steps else None
+        self._written = ck.done
         for batch in self._batches(k, prev_dir, sink, ck.done):
             if batch.index < ck.done:
                 continue  # committed before the interruption
@@ -86,14 +91,33 @@ class LocalRunner(Runner):
                 df = step(df)
             self._commit(k, batch.index, None if batch.written is not None else df, steps, out, ck)
             prog.advance(task, batch.records if batch.written is not None else df.height, batch.index + 1)
+        if ck.done < self._written:
+            self._save_commit(k, steps, ck)  # the stage's last batches, held back by the spacing below
 
     def _commit(self, k: int, i: int, df: pl.DataFrame | None, steps: list[Step], out: ShardWriter,
                 ck: Checkpoint) -> None:
-        """Write batch i's rejected rows, shard (`df`; None: the reader wrote it) and step states,
-        then the checkpoint that commits them."""
+        """Write batch i's rejected rows and shard (`df`; None: the reader wrote it), then commit
+        through it (step states, then the checkpoint) unless a state save is not due yet.
+
+        Saving a stateful step's state (semantic_dedup's: its whole index) costs more as the run
+        grows, so saved after every batch it made the run quadratic (benchmarks/README.md, Scale
+        2026-12-01b: read+write 74 → 304 µs/pair from 100k to 1M). A commit that saves states waits
+        until STATE_SPACING times the last save's duration has passed since it: saves then take at
+        most 1/STATE_SPACING of the run at any size, and every batch commits while they are cheap.
+        The batches in between are written but not committed: an interruption redoes them from the
+        last commit, writing their shards, rejected and quarantine files again under the same names."""
         self.files.rejected(k, i, [d for s in steps for d in s.take_dropped()])
         if df is not None:
             out.write(i, df)
+        self._written = i + 1
+        stateful = any(s.stateful for s in steps)
+        if not stateful or time.perf_counter() - self._saved_at >= self.STATE_SPACING * self._save_seconds:
+            self._save_commit(k, steps, ck)
+
+    def _save_commit(self, k: int, steps: list[Step], ck: Checkpoint) -> None:
+        """Save the stateful steps' states, then the checkpoint that commits every batch written."""
+        start = time.perf_counter()
+        i = self._written - 1
         old_states = dict(ck.states)
         for s in steps:
             if s.stateful:
@@ -110,3 +134,5 @@ class LocalRunner(Runner):
         for label, name in old_states.items():
             if ck.states.get(label) != name:
                 shutil.rmtree(self.run_dir / "state" / "steps" / name, ignore_errors=True)
+        self._saved_at = time.perf_counter()
+        self._save_seconds = self._saved_at - start
