@@ -13,10 +13,11 @@ import polars as pl
 import pytest
 
 from curate.context import RunContext
+from curate.id_hash import id_hashes
 from curate.io.reader import Reader
 from curate.schema import prompt_text_expr
 from curate.vote.bt import cross_fit, features
-from curate.vote.bt_stream import IdIndex, VectorStore, id_hashes, stream_cross_fit, stream_group_ids
+from curate.vote.bt_stream import IdIndex, VectorStore, stream_cross_fit, stream_group_ids
 from curate.vote.embed_bt import EmbedBTVoter
 from curate.vote.groups import group_ids, normalised_prompt_hash
 

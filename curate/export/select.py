@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from curate.id_hash import find_sorted, id_hashes
 from curate.schema import VoteKind
 
 Routed = Literal["exclude", "include", "own_split"]
@@ -50,15 +51,13 @@ class UniqueIds:
         every = pl.concat(ids) if ids else pl.Series([], dtype=pl.Utf8)
         repeated = every.filter(every.is_duplicated()).unique()
         self.repeated = set(repeated.to_list())
-        self._hashes = np.sort(repeated.cast(pl.Utf8).hash(seed=0).to_numpy())
+        self._hashes = np.sort(id_hashes(repeated))
         self._seen: Counter = Counter()
         self.renamed = 0
 
     def _hits(self, ids: pl.Series) -> np.ndarray:
         """Positions in `ids` whose hash is a repeated id's (a superset of the repeated ones)."""
-        h = ids.cast(pl.Utf8).hash(seed=0).to_numpy()
-        pos = np.minimum(np.searchsorted(self._hashes, h), len(self._hashes) - 1)
-        return np.flatnonzero(self._hashes[pos] == h)
+        return np.flatnonzero(find_sorted(self._hashes, ids)[1])
 
     def apply(self, ids: pl.Series) -> pl.Series:
         if not self.repeated:

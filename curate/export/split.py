@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from curate.errors import ConfigError
+from curate.id_hash import find_sorted, id_hashes
 from curate.schema import prompt_text_expr
 from curate.vote.groups import link_groups
 
@@ -124,7 +125,7 @@ class SplitPlan:
     def __init__(self, names: list[str], ids: pl.Series, split: pl.Series, has_cluster: bool = False):
         self.names, self.has_cluster = list(names), has_cluster
         codes = split.replace_strict(self.names, list(range(len(self.names))), return_dtype=pl.UInt8)
-        h = ids.cast(pl.Utf8).hash(seed=0).to_numpy()
+        h = id_hashes(ids)
         order = np.argsort(h, kind="stable")
         self._hash, self._code = h[order], codes.to_numpy()[order]
 
@@ -133,9 +134,7 @@ class SplitPlan:
 
     def lookup(self, ids: pl.Series) -> pl.Series:
         """The split of each id (null for an id the plan has not seen)."""
-        h = ids.cast(pl.Utf8).hash(seed=0).to_numpy()
-        pos = np.minimum(np.searchsorted(self._hash, h), max(len(self._hash) - 1, 0))
-        found = self._hash[pos] == h if len(self._hash) else np.zeros(len(h), dtype=bool)
+        pos, found = find_sorted(self._hash, ids)
         names = pl.Series(self.names + [None], dtype=pl.Utf8)
         codes = np.where(found, self._code[pos] if len(self._hash) else 0, len(self.names)).astype(np.uint32)
         return names.gather(pl.Series(codes)).alias("split")

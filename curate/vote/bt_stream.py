@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from curate.id_hash import find_sorted
 from curate.vote.bt import fold_ids
 from curate.vote.groups import link_groups
 
@@ -143,11 +144,6 @@ def stream_group_ids(prompt_keys: np.ndarray, cluster_keys: np.ndarray | None = 
     return link_groups(prompt_keys, *([] if cluster_keys is None else [cluster_keys]))
 
 
-def id_hashes(ids: pl.Series) -> np.ndarray:
-    # fixed seeds: the same hash in every process of a run (Ray workers get the fitted index)
-    return ids.cast(pl.Utf8).hash(seed=0).to_numpy()
-
-
 class IdIndex:
     """Row of each id, from 64-bit id hashes; the last row wins for a repeated id."""
 
@@ -159,7 +155,5 @@ class IdIndex:
 
     def lookup(self, ids: pl.Series) -> np.ndarray:
         """Row per id, -1 where the id was not fitted."""
-        h = id_hashes(ids)
-        pos = np.minimum(np.searchsorted(self.hashes, h), max(len(self.hashes) - 1, 0))
-        found = (self.hashes[pos] == h) if len(self.hashes) else np.zeros(len(h), dtype=bool)
+        pos, found = find_sorted(self.hashes, ids)
         return np.where(found, self.rows[pos] if len(self.rows) else -1, -1)

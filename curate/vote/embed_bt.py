@@ -13,12 +13,13 @@ from pydantic import Field, field_validator
 from curate.context import RunContext
 from curate.embed.config import EmbedConfig, build_embedder
 from curate.errors import ConfigError
+from curate.id_hash import id_hashes
 from curate.registry import STEPS
 from curate.runner.base import safe_name
 from curate.schema import add_votes, prompt_text_expr
 from curate.step import Batches, Options, Step
 from curate.vote.bt import FEATURE_MAPS, PairVectors, features
-from curate.vote.bt_stream import IdIndex, VectorStore, id_hashes, stream_cross_fit, stream_group_ids
+from curate.vote.bt_stream import IdIndex, VectorStore, stream_cross_fit, stream_group_ids
 from curate.vote.groups import normalised_prompt_hash
 from curate.vote.matrix import sigmoid
 
