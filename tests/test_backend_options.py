@@ -42,7 +42,7 @@ def test_unknown_option_names_backend_key_and_allowed_keys():
         options_for(INDEXES, "faiss", {"nprob": 4}, where="steps.3.index")
     msg = str(e.value)
     assert msg.startswith("steps.3.index: vector index 'faiss': unknown option 'nprob' (did you mean 'nprobe'?)")
-    assert "Allowed options: kind, ivf_threshold, hnsw_threshold, nlist, nprobe" in msg
+    assert "Allowed options: kind, ivf_threshold, nlist, nprobe, pq_m, refine" in msg
 
 
 def test_bad_value_says_which_option_and_what_was_given():

@@ -76,12 +76,11 @@ def test_faiss_ivf_regrows_its_lists_as_it_grows():
     assert (ids[:, 0] == np.arange(50)).all() and np.allclose(sims[:, 0], 1.0, atol=1e-5)
 
 
-@pytest.mark.parametrize("opts", [{"kind": "hnsw"}, {"kind": "auto", "hnsw_threshold": 800}], ids=["hnsw", "auto"])
-def test_hnsw_finds_the_same_neighbours_as_flat(opts):
-    """auto goes flat -> IVF at 300 -> HNSW at 800 vectors; the ids survive both moves."""
+def test_hnsw_finds_the_same_neighbours_as_flat():
+    """flat -> HNSW at 300 vectors; the ids survive the move."""
     rng = np.random.default_rng(2)
     x = unit(rng, 1500)
-    hnsw, flat = FaissIndex(32, ivf_threshold=300, device="cpu", **opts), FaissIndex(32, kind="flat")
+    hnsw, flat = FaissIndex(32, ivf_threshold=300, device="cpu", kind="hnsw"), FaissIndex(32, kind="flat")
     for part in np.array_split(x, 6):
         hnsw.add(part)
         flat.add(part)
@@ -115,13 +114,14 @@ def test_flat_kind_never_switches():
     assert idx.kind == "flat" and idx.describe()["target"] == "flat"
 
 
-def test_auto_is_ivf_until_its_hnsw_threshold():
-    idx = FaissIndex(16, kind="auto", ivf_threshold=200, hnsw_threshold=2000, device="cpu")
+def test_auto_on_cpu_is_flat_then_compressed():
+    idx = FaissIndex(16, kind="auto", ivf_threshold=2000, device="cpu")
     x = unit(np.random.default_rng(5), 1000, 16)
     idx.add(x)
-    assert idx.kind == "ivf"
-    idx.add(unit(np.random.default_rng(6), 1000, 16))
-    assert idx.kind == "hnsw" and (idx.search(x[:50], 1)[1][:, 0] == np.arange(50)).all()
+    assert idx.kind == "flat" and idx.describe()["target"] == "compressed"
+    idx.add(unit(np.random.default_rng(6), 1500, 16))
+    assert idx.kind == "compressed" and idx.ntotal == 2500
+    assert (idx.search(x[:50], 1)[1][:, 0] == np.arange(50)).all()
 
 
 def test_semantic_dedup_index_block_takes_every_backend_option_and_checks_it():

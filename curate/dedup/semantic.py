@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -121,6 +122,7 @@ class SemanticDedup(Step):
         self._has_dups: set[str] = set()
         self._global: GlobalClusters | None = None  # global mode: the clustering fit() computed
         self._offset = 0                   # global mode: rows processed before a resume
+        self._spill: Path | None = None    # where indexes keep their on-disk vectors (the run's folder)
 
     def ray_plan(self, ds: Any, plan: Any) -> Any:
         """On Ray: embed in an actor pool (filling the embedding cache), then index on the driver."""
@@ -129,13 +131,22 @@ class SemanticDedup(Step):
     # ------------------------------------------------------------ setup and embedding
     def setup(self, ctx: RunContext) -> None:
         self.embedder = build_embedder(self.options.embedder, ctx)
+        self._spill = ctx.run_dir / "spill" / re.sub(r"[^\w.-]+", "_", self.label)
         self._ensure_indexes()
+        for index in self.indexes:  # loaded from a saved state before setup: told now
+            index.spill_to(self._spill)
+
+    def _build_index(self) -> VectorIndex:
+        index = self.options.index.build(self.embedder.dim)
+        if self._spill is not None:
+            index.spill_to(self._spill)
+        return index
 
     def _ensure_indexes(self) -> None:
         if self.embedder is None:
             self.embedder = build_embedder(self.options.embedder)
         if not self.indexes:
-            self.indexes = [self.options.index.build(self.embedder.dim) for _ in self.options.fields]
+            self.indexes = [self._build_index() for _ in self.options.fields]
         elif self.indexes[0].dim != self.embedder.dim:
             raise ResumeError(f"{self.label}: the saved index holds {self.indexes[0].dim}-d vectors but the "
                               f"embedder gives {self.embedder.dim}-d ones; resume with the same embedder")
@@ -233,7 +244,7 @@ class SemanticDedup(Step):
     def fit(self, batches: Batches) -> None:
         self._ensure_indexes()
         o = self.options
-        self.indexes = [o.index.build(self.embedder.dim) for _ in o.fields]  # every record, not only leaders
+        self.indexes = [self._build_index() for _ in o.fields]  # every record, not only leaders
         self._global = fit_global(batches, self.vectors, self.indexes, self.thresholds, o.neighbours, o.keep_by)
         self._global.offset = self._offset  # on resume, the rows committed before are not replayed
         if len(self._global.ids):

@@ -65,6 +65,9 @@ class VectorIndex(ABC):
     def load(self, directory: Path) -> None:
         """Replace this index's contents with what `save` wrote."""
 
+    def spill_to(self, directory: Path) -> None:
+        """Where this index may keep data on disk (the run's folder); an in-memory index ignores it."""
+
     def describe(self) -> dict[str, Any]:
         return {"backend": self.backend, "ntotal": self.ntotal, "dim": self.dim}
 

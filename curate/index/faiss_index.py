@@ -11,10 +11,11 @@ threshold; on GPU when faiss-gpu and a CUDA device are present (detected, never 
   GPU HNSW, so on GPU ``hnsw`` builds an IVF whose lists are bounded (N/LIST_SIZE lists, regrown):
   the coarse search is a brute-force pass over the centroids, cheap on a GPU, and the list scan is
   bounded, so the cost per query stays nearly flat there too.
-* ``auto``: on CPU, ``ivf`` from ``ivf_threshold`` and ``hnsw`` from ``hnsw_threshold`` (300k) on;
-  benchmarks/index_recall.py measured IVF cheaper per record (query + add) up to ~100k vectors and
-  HNSW's query cost flat where IVF's keeps growing (figures in benchmarks/README.md). On GPU:
-  the bounded-list IVF from ``ivf_threshold``.
+* ``compressed``: IVF with an HNSW coarse quantizer, lists of bounded size (retrained as N grows),
+  4-bit PQ codes in memory and the exact vectors in float16 on disk, candidates re-ranked exactly
+  (curate/index/faiss_compressed.py): cost per query flat in N, ~40 bytes of RAM per 256-d vector.
+* ``auto``: on CPU, ``compressed`` from ``ivf_threshold`` on (benchmarks/index_recall.py: the same
+  duplicate recall as HNSW, query cost flat, a twentieth of its memory). On GPU: the bounded-list IVF.
 
 Streaming and IVF: an IVF index must be trained before it can hold vectors, but a streaming
 dedup does not know the data in advance. So the index starts flat (exact, no training) and, when
@@ -36,6 +37,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from curate.errors import BackendError, ConfigError, require
 from curate.index.base import VectorIndex
+from curate.index.faiss_compressed import CompressedIVF
+from curate.index.vector_file import VectorFile
 from curate.registry import INDEXES
 
 
@@ -48,20 +51,19 @@ def gpu_available() -> bool:
     return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
 
 
-Kind = Literal["flat", "ivf", "hnsw", "auto"]
-# where `auto` leaves IVF for HNSW on CPU: the N above which HNSW's per-query cost (flat in N) was
-# measured below IVF's (which grows ~sqrt(N)) at the same recall (benchmarks/README.md)
-HNSW_AT = 300_000
+Kind = Literal["flat", "ivf", "hnsw", "compressed", "auto"]
 
 
 class FaissOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Kind = Field("ivf", description="what the index becomes at ivf_threshold: flat | ivf | hnsw | auto")
+    kind: Kind = Field("ivf", description="what the index becomes at ivf_threshold: flat | ivf | hnsw | "
+                                          "compressed | auto")
     ivf_threshold: int = Field(50_000, ge=1, description="exact flat search below this many vectors")
-    hnsw_threshold: int = Field(HNSW_AT, ge=1, description="auto (CPU): IVF below this many vectors, HNSW above")
     nlist: int | None = Field(None, ge=1, description="ivf: lists (default ~4·sqrt(N), retrained as N grows)")
     nprobe: int = Field(16, ge=1, description="ivf: lists searched per query (recall vs speed)")
-    pq_m: int | None = Field(None, ge=1, description="ivf: IVF-PQ with this many sub-quantizers (must divide dim)")
+    pq_m: int | None = Field(None, ge=1, description="ivf: IVF-PQ with this many sub-quantizers (must divide dim); "
+                                                    "compressed: its 4-bit sub-quantizers (default dim/4)")
+    refine: int = Field(64, ge=1, description="compressed: candidates per query re-ranked with the exact vectors")
     hnsw_m: int = Field(32, ge=2, description="hnsw: graph neighbours per node (memory vs recall)")
     ef_construction: int = Field(80, ge=1, description="hnsw: candidates kept while inserting")
     ef_search: int = Field(64, ge=1, description="hnsw: candidates kept while searching (recall vs speed)")
@@ -76,10 +78,10 @@ class FaissIndex(VectorIndex):
     REGROW = 4
     LIST_SIZE = 256  # GPU "hnsw": lists are regrown to hold about this many vectors (at most REGROW times it)
 
-    def __init__(self, dim: int, kind: Kind = "ivf", ivf_threshold: int = 50_000, hnsw_threshold: int = HNSW_AT,
-                 nlist: int | None = None,
-                 nprobe: int = 16, pq_m: int | None = None, hnsw_m: int = 32, ef_construction: int = 80,
-                 ef_search: int = 64, device: Literal["auto", "cpu", "cuda"] = "auto", gpu_id: int = 0):
+    def __init__(self, dim: int, kind: Kind = "ivf", ivf_threshold: int = 50_000, nlist: int | None = None,
+                 nprobe: int = 16, pq_m: int | None = None, refine: int = 64, hnsw_m: int = 32,
+                 ef_construction: int = 80, ef_search: int = 64, device: Literal["auto", "cpu", "cuda"] = "auto",
+                 gpu_id: int = 0):
         super().__init__(dim)
         if pq_m is not None and dim % pq_m:
             raise ConfigError(f"faiss index: pq_m={pq_m} must divide the vector dimension {dim}")
@@ -95,9 +97,15 @@ class FaissIndex(VectorIndex):
             raise BackendError("faiss index: device 'cuda' asked for, but faiss has no GPU support or sees no GPU; "
                                "install faiss-gpu (pip install 'curate[gpu]') or use device: auto")
         self.on_gpu = device != "cpu" and gpu_available()
-        # auto: on CPU, IVF first and HNSW from hnsw_threshold on; on GPU the bounded-list IVF at once
-        self.target = ("hnsw" if self.on_gpu else "ivf") if kind == "auto" else kind
-        self.hnsw_at = hnsw_threshold if kind == "auto" and not self.on_gpu else None
+        # auto: on CPU the compressed index; on GPU the bounded-list IVF (faiss has no GPU HNSW or fast-scan)
+        self.target = ("hnsw" if self.on_gpu else "compressed") if kind == "auto" else kind
+        if self.target == "compressed" and self.on_gpu:
+            self.target = "hnsw"
+        self.refine = refine
+        # compressed: every vector also goes to a float16 file on disk from the first add, so the
+        # compressed index can be trained, re-ranked and regrown without holding them in memory
+        self.store = VectorFile(dim) if self.target == "compressed" else None
+        self._compressed: CompressedIVF | None = None
         # on GPU, hnsw is an IVF with bounded lists (faiss has no GPU HNSW): list count follows N
         self.bounded_lists = self.target == "hnsw" and self.on_gpu
         if self.bounded_lists:
@@ -121,14 +129,22 @@ class FaissIndex(VectorIndex):
     # ------------------------------------------------------------ interface
     @property
     def ntotal(self) -> int:
-        return int(self._index.ntotal)
+        return self._compressed.ntotal if self._compressed is not None else int(self._index.ntotal)
+
+    def spill_to(self, directory: Path) -> None:
+        if self.store is not None:
+            self.store.spill_to(directory)
 
     def _add(self, vecs: np.ndarray) -> None:
         grown = self.ntotal + len(vecs)
-        if self.hnsw_at is not None and self.kind != "hnsw" and grown >= max(self.hnsw_at, self.ivf_threshold):
-            self._switch_to_hnsw(vecs)
+        if self.store is not None:
+            self.store.append(vecs)
+        if self._compressed is not None:
+            self._compressed.add(vecs)
         elif self.kind == "flat" and self.target != "flat" and grown >= self.ivf_threshold:
-            if self.target == "hnsw" and not self.bounded_lists:
+            if self.target == "compressed":
+                self._switch_to_compressed()
+            elif self.target == "hnsw" and not self.bounded_lists:
                 self._switch_to_hnsw(vecs)
             else:
                 self._switch_to_ivf(vecs)
@@ -138,7 +154,16 @@ class FaissIndex(VectorIndex):
             self._index.add(vecs)
 
     def _search(self, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._compressed is not None:
+            return self._compressed.search(vecs, k)
         return self._index.search(vecs, k)
+
+    def _switch_to_compressed(self) -> None:
+        """Train the compressed index on the stored vectors (the flat index's and the new ones) and drop the flat one."""
+        self._compressed = CompressedIVF(self.dim, self.store, self.nprobe, self.refine, self.pq_m)
+        self._compressed.build()
+        self._index, self.kind = None, "compressed"
+        self.nlist, self.trained_on = self._compressed.nlist, self._compressed.trained_on
 
     def _all_vectors(self, new: np.ndarray) -> np.ndarray:
         """Every vector held so far (in id order) followed by `new`."""
@@ -186,6 +211,8 @@ class FaissIndex(VectorIndex):
 
     def _set_search_params(self) -> None:
         faiss = _faiss()
+        if self.kind == "compressed":
+            return  # CompressedIVF sets its own
         if self.kind == "hnsw":
             self._index.hnsw.efSearch = self.ef_search
         elif self.kind in ("ivf", "ivfpq"):
@@ -198,7 +225,12 @@ class FaissIndex(VectorIndex):
     # ------------------------------------------------------------ state
     def save(self, directory: Path) -> None:
         directory = Path(directory)
-        _faiss().write_index(self._to_cpu(), str(directory / "index.faiss"))
+        if self._compressed is not None:
+            self._compressed.save(directory)
+        else:
+            _faiss().write_index(self._to_cpu(), str(directory / "index.faiss"))
+        if self.store is not None:
+            self.store.save(directory)  # a hard link: the float16 vectors are not copied
         (directory / "index.json").write_text(json.dumps({"kind": self.kind, "nlist": self.nlist, "dim": self.dim,
                                                           "trained_on": self.trained_on}))
 
@@ -209,10 +241,20 @@ class FaissIndex(VectorIndex):
             raise BackendError(f"saved faiss index in {directory} holds {meta['dim']}-d vectors, this run "
                                f"embeds {self.dim}-d ones; resume with the same embedding model")
         self.kind, self.nlist = meta["kind"], meta["nlist"]
-        self._index = self._to_device(_faiss().read_index(str(directory / "index.faiss")))
+        if (directory / "vectors.json").exists():
+            self.store = self.store or VectorFile(self.dim)
+            self.store.load(directory)
+        if self.kind == "compressed":
+            self._compressed = CompressedIVF(self.dim, self.store, self.nprobe, self.refine, self.pq_m)
+            self._compressed.load(directory)
+            self._index = None
+        else:
+            self._compressed = None
+            self._index = self._to_device(_faiss().read_index(str(directory / "index.faiss")))
         self.trained_on = meta.get("trained_on", self.ntotal)
         self._set_search_params()
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "kind": self.kind, "target": self.target, "nlist": self.nlist,
+        nlist = self._compressed.nlist if self._compressed is not None else self.nlist
+        return {**super().describe(), "kind": self.kind, "target": self.target, "nlist": nlist,
                 "nprobe": self.nprobe, "device": "cuda" if self.on_gpu and self.kind != "hnsw" else "cpu"}

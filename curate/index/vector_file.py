@@ -1,0 +1,149 @@
+"""An append-only file of float16 vectors: what a compressed index re-ranks against, kept off the heap.
+
+A compressed index (curate/index/faiss_compressed.py) holds ~40 bytes per vector in memory; the exact
+vectors it needs to re-rank candidates and to retrain as it grows live here, 2 bytes per dimension on
+disk (10M 256-d vectors: 5 GB of disk, none of it on the heap; the page cache serves the reads).
+
+Rows are read by position: ``rows(ids)`` gathers through a memory map opened for that call only, so
+the pages it touches are not left mapped into the process (they would count toward its RSS);
+``chunks()`` streams every row in blocks for a retrain.
+
+State: ``save(directory)`` hard-links the file there (a copy when the link is refused, e.g. across
+file systems) and records the row count; rows appended later do not change what a saved state
+means, because ``load`` reads only that many. A loaded file is read in place, and copied to a new
+file in ``directory`` (set by ``spill_to``) only when the resumed run appends to it, so a state is
+never written to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+FILE = "vectors.f16"
+
+
+class VectorFile:
+    DTYPE = np.float16
+
+    def __init__(self, dim: int, directory: Path | None = None):
+        self.dim = int(dim)
+        self.directory = Path(directory) if directory else None
+        self.n = 0
+        self._path: Path | None = None     # the file rows are read from
+        self._owned = False                # True: this object created _path (and may append, and deletes it)
+        self._fh = None
+        self._finalizer = None
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def row_bytes(self) -> int:
+        return self.dim * np.dtype(self.DTYPE).itemsize
+
+    def spill_to(self, directory: Path) -> None:
+        """Where the next file this object creates goes (a run's own folder rather than the temp dir)."""
+        self.directory = Path(directory)
+
+    # ------------------------------------------------------------ writing
+    def append(self, vecs: np.ndarray) -> None:
+        if not len(vecs):
+            return
+        if not self._owned:
+            self._own()
+        self._fh.write(np.ascontiguousarray(vecs, dtype=self.DTYPE).tobytes())
+        self.n += len(vecs)
+
+    def _own(self) -> None:
+        """Start a file of our own, with the rows of the loaded one (if any) copied in first."""
+        where = self.directory or Path(tempfile.gettempdir())
+        where.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="curate-vectors-", suffix=".f16", dir=where)
+        path = Path(name)
+        with os.fdopen(fd, "wb") as out:
+            if self._path is not None and self.n:
+                with open(self._path, "rb") as src:
+                    _copy_bytes(src, out, self.n * self.row_bytes)
+        self._fh = open(path, "ab", buffering=1 << 20)  # noqa: SIM115 (lives as long as this object)
+        self._path, self._owned = path, True
+        self._finalizer = weakref.finalize(self, _remove, self._fh, path)
+
+    def flush(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+
+    # ------------------------------------------------------------ reading
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """float32 rows at positions `ids` (any shape; every id in [0, n))."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if not self.n:
+            return np.zeros((*ids.shape, self.dim), np.float32)
+        self.flush()
+        mm = np.memmap(self._path, dtype=self.DTYPE, mode="r", shape=(self.n, self.dim))
+        try:
+            return mm[ids.ravel()].astype(np.float32).reshape(*ids.shape, self.dim)
+        finally:
+            del mm
+
+    def chunks(self, size: int = 65_536) -> Iterator[tuple[int, np.ndarray]]:
+        """(first position, float32 block) over every row, read with plain reads (nothing stays mapped)."""
+        self.flush()
+        with open(self._path, "rb") as fh:
+            for start in range(0, self.n, size):
+                count = min(size, self.n - start)
+                block = np.fromfile(fh, dtype=self.DTYPE, count=count * self.dim)
+                yield start, block.reshape(count, self.dim).astype(np.float32)
+
+    # ------------------------------------------------------------ state
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        (directory / "vectors.json").write_text(json.dumps({"rows": self.n, "dim": self.dim}))
+        if self._path is None:
+            return
+        self.flush()
+        target = directory / FILE
+        try:
+            os.link(self._path, target)
+        except OSError:  # another file system, or links not allowed: copy the rows that count
+            with open(self._path, "rb") as src, open(target, "wb") as out:
+                _copy_bytes(src, out, self.n * self.row_bytes)
+
+    def load(self, directory: Path) -> None:
+        directory = Path(directory)
+        meta = json.loads((directory / "vectors.json").read_text())
+        self.close()
+        self.n, self.dim = int(meta["rows"]), int(meta["dim"])
+        path = directory / FILE
+        self._path = path if path.exists() else None
+        if self.n and (self._path is None or self._path.stat().st_size < self.n * self.row_bytes):
+            from curate.errors import ResumeError
+
+            raise ResumeError(f"{directory}: the saved vectors hold fewer than the {self.n} rows the index "
+                              f"needs; the state is damaged, start a new run (--overwrite)")
+
+    def close(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()
+        self._path, self._owned, self._fh, self._finalizer = None, False, None, None
+
+
+def _copy_bytes(src, out, count: int) -> None:
+    while count > 0:
+        block = src.read(min(count, 1 << 24))
+        if not block:
+            break
+        out.write(block)
+        count -= len(block)
+
+
+def _remove(fh, path: Path) -> None:
+    fh.close()
+    Path(path).unlink(missing_ok=True)
+

@@ -1,0 +1,117 @@
+"""The compressed faiss index (kind: compressed): exact answers from re-ranking, regrowth, state, memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from curate.index.faiss_index import FaissIndex
+from curate.index.vector_file import VectorFile
+
+pytest.importorskip("faiss")
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def clustered(seed: int, n: int, dim: int = 64, centres: int = 400, noise: float = 0.05) -> np.ndarray:
+    """Dense clusters, as a dedup sees: many rows near each of a few hundred texts."""
+    rng = np.random.default_rng(seed)
+    base = unit(rng.standard_normal((centres, dim)))
+    return unit(base[rng.integers(0, centres, n)] + noise * rng.standard_normal((n, dim)))
+
+
+def fed(index: FaissIndex, x: np.ndarray, batch: int = 1000) -> FaissIndex:
+    for i in range(0, len(x), batch):
+        index.add(x[i:i + batch])
+    return index
+
+
+def test_compressed_answers_as_the_exact_index_does(tmp_path):
+    """Same best match and (to float16 rounding) the same similarity as flat, on near-duplicate queries."""
+    x = clustered(0, 30_000)
+    comp = fed(FaissIndex(64, kind="compressed", ivf_threshold=5000, device="cpu"), x)
+    comp.spill_to(tmp_path)
+    exact = fed(FaissIndex(64, kind="flat"), x)
+    q = unit(x[:2000] + 0.01 * np.random.default_rng(1).standard_normal((2000, 64)))
+    (cs, ci), (es, ei) = comp.search(q, 1), exact.search(q, 1)
+    assert comp.kind == "compressed" and comp.ntotal == 30_000
+    assert (ci[:, 0] == ei[:, 0]).mean() >= 0.98
+    same = ci[:, 0] == ei[:, 0]
+    assert np.abs(cs[same, 0] - es[same, 0]).max() < 2e-3  # exact re-rank: float16 rounding only
+    assert ((cs[:, 0] >= 0.95) == (es[:, 0] >= 0.95)).mean() >= 0.99
+
+
+def test_compressed_regrows_its_lists_and_keeps_ids():
+    x = clustered(2, 40_000, noise=0.2)
+    idx = FaissIndex(64, kind="compressed", ivf_threshold=2000, device="cpu")
+    nlists = [fed(idx, x[i:i + 2000]).describe()["nlist"] for i in range(0, 40_000, 2000)]
+    # trained at 2k, then each time N doubles (to 32k): the list count follows N, lists stay near LIST_SIZE
+    assert nlists[0] == 16 and nlists[-1] == 32_000 // 1024 and idx._compressed.trained_on == 32_000
+    sims, ids = idx.search(x[:500], 1)
+    assert (ids[:, 0] == np.arange(500)).mean() > 0.99 and np.allclose(sims[ids[:, 0] == np.arange(500), 0], 1, atol=2e-3)
+
+
+def test_compressed_state_round_trips_and_never_writes_into_the_saved_state(tmp_path):
+    x = clustered(3, 12_000)
+    a = fed(FaissIndex(64, kind="compressed", ivf_threshold=3000, device="cpu"), x[:8000])
+    state = tmp_path / "state"
+    state.mkdir()
+    a.save(state)
+    saved = (state / "vectors.f16").read_bytes()
+    b = FaissIndex(64, kind="compressed", ivf_threshold=3000, device="cpu")
+    b.load(state)
+    b.spill_to(tmp_path / "spill")
+    assert b.kind == "compressed" and b.ntotal == 8000 and len(b.store) == 8000
+    fed(a, x[8000:])
+    fed(b, x[8000:])
+    assert (a.search(x, 1)[1] == b.search(x, 1)[1]).all()
+    # a's appends go to its own file, b copied the state's rows into a new file under spill_to
+    assert (state / "vectors.f16").read_bytes()[:len(saved)] == saved and b.store._path.parent == tmp_path / "spill"
+
+
+def test_compressed_state_before_the_switch_round_trips(tmp_path):
+    x = clustered(4, 6000)
+    a = fed(FaissIndex(64, kind="compressed", ivf_threshold=5000, device="cpu"), x[:3000])
+    a.save(tmp_path)
+    b = FaissIndex(64, kind="compressed", ivf_threshold=5000, device="cpu")
+    b.load(tmp_path)
+    assert b.kind == "flat" and len(b.store) == 3000
+    fed(b, x[3000:])
+    assert b.kind == "compressed" and (b.search(x[:200], 1)[1][:, 0] == np.arange(200)).all()
+
+
+def test_compressed_holds_a_few_dozen_bytes_per_vector_in_memory():
+    import faiss
+
+    x = clustered(5, 20_000, dim=256)
+    idx = fed(FaissIndex(256, kind="compressed", ivf_threshold=5000, device="cpu"), x)
+    in_memory = faiss.serialize_index(idx._compressed._index).size / idx.ntotal
+    assert in_memory < 60  # 32 B of 4-bit codes + an 8-byte id per vector, plus the centroids
+    assert idx.store.row_bytes == 512 and len(idx.store) == 20_000  # the exact vectors: on disk, float16
+
+
+def test_vector_file_reads_rows_and_chunks(tmp_path):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((1000, 8)).astype(np.float32)
+    f = VectorFile(8, tmp_path)
+    f.append(x[:600])
+    f.append(x[600:])
+    assert np.allclose(f.rows(np.array([[5, 900], [0, 999]])), x[[[5, 900], [0, 999]]], atol=1e-2)
+    got = np.concatenate([b for _, b in f.chunks(size=300)])
+    assert got.shape == (1000, 8) and np.allclose(got, x, atol=1e-2)
+    path = f._path
+    f.close()
+    assert not path.exists()  # a file the object created goes with it
+
+
+def test_vector_file_refuses_a_state_with_missing_rows(tmp_path):
+    from curate.errors import ResumeError
+
+    f = VectorFile(4, tmp_path)
+    f.append(np.ones((10, 4), np.float32))
+    f.save(tmp_path)
+    (tmp_path / "vectors.f16").write_bytes(b"\0" * 16)
+    with pytest.raises(ResumeError, match="fewer than the 10 rows"):
+        VectorFile(4).load(tmp_path)
