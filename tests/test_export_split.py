@@ -154,3 +154,22 @@ def test_pass_one_keeps_a_few_fixed_width_bytes_per_record(pinned):
         keys.close()
     plan = plan_splits(lambda: iter([pinned]), F3)
     assert (plan._hash.nbytes + plan._code.nbytes) / len(plan) == 9
+
+
+def test_groups_and_their_numbers_are_link_groups_over_the_two_keys(pinned):
+    from curate.export.split import group_ids_of_keys
+    from curate.vote.groups import link_groups
+
+    rng = np.random.default_rng(0)
+    random_keys = pl.DataFrame({  # nulls in both keys, rows with neither, chains across clusters
+        "prompt_key": pl.Series(rng.integers(0, 300, 2000), dtype=pl.UInt64).set(pl.Series(rng.random(2000) < 0.1),
+                                                                                   None),
+        "cluster_key": pl.Series(rng.integers(0, 900, 2000), dtype=pl.UInt64).set(pl.Series(rng.random(2000) < 0.6),
+                                                                                    None)})
+    pinned_keys = SplitKeys(in_memory=True)
+    pinned_keys.add(pinned)
+    for keys in (random_keys, pinned_keys.frame(), random_keys.clear()):
+        codes = [keys[c].rank("dense").cast(pl.Int64).fill_null(0).to_numpy() - 1
+                 for c in ("prompt_key", "cluster_key")]
+        want = link_groups(*[np.ma.masked_less(c, 0) for c in codes])
+        assert group_ids_of_keys(keys).tolist() == want.tolist()

@@ -3,8 +3,8 @@
 Leakage is a prompt (or a near-duplicate of it) in both train and test: the test score then measures
 memory, not preference. So records are first joined into *groups*: two records share a group when
 they have the same normalised prompt text or the same ``cluster_id`` (the dedup stage's cluster),
-transitively (connected components over both keys, ``curate.vote.groups.link_groups``). Whole groups
-are assigned to splits, never single records.
+transitively (connected components over both keys: ``curate.vote.groups.link_groups``' groups). Whole
+groups are assigned to splits, never single records.
 
 Within each source (the group's most common one), groups are shuffled with the seed and each goes
 to the split furthest below its target share, so every source is split in the asked proportions
@@ -23,7 +23,6 @@ from curate.errors import ConfigError
 from curate.export.id_order import IdSpill, group_ranks
 from curate.id_hash import find_sorted, id_hashes
 from curate.schema import prompt_text_expr
-from curate.vote.groups import link_groups
 
 
 def check_fractions(fractions: dict[str, float]) -> dict[str, float]:
@@ -36,9 +35,8 @@ def check_fractions(fractions: dict[str, float]) -> dict[str, float]:
 
 
 def _codes(s: pl.Series) -> np.ndarray:
-    """Dense integer codes of a column's values; nulls get -1."""
-    codes = s.rank("dense").cast(pl.Int64).fill_null(0).to_numpy() - 1
-    return codes
+    """Dense codes 1, 2, ... of a column's values in sorted order (uint32), 0 for null."""
+    return s.rank("dense").fill_null(0).cast(pl.UInt32).to_numpy()
 
 
 def _hash64(values: pl.Series) -> pl.Series:
@@ -122,9 +120,53 @@ class SplitKeys:
 
 def group_ids_of_keys(keys: pl.DataFrame) -> np.ndarray:
     """Per row of `keys` (SplitKeys.frame), an integer group: rows sharing a prompt or cluster key share
-    one (a null cluster is a singleton: it joins nothing)."""
-    columns = [np.ma.masked_less(_codes(keys.get_column(c)), 0) for c in ("prompt_key", "cluster_key")]
-    return link_groups(*columns)
+    one (a null cluster joins nothing). The groups and their numbers (in the order of their first row)
+    are link_groups' over the two keys, in a few bytes per row: the graph's nodes are the distinct
+    keys, its edges the rows that have both, so rows without a cluster add nothing to it."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    prompt, cluster = _codes(keys.get_column("prompt_key")), _codes(keys.get_column("cluster_key"))
+    n, n_prompts = len(prompt), int(prompt.max(initial=0))
+    nodes = n_prompts + int(cluster.max(initial=0))
+    idx = np.int32 if nodes + n < 2**31 else np.int64  # node, label and row numbers
+    both = (prompt > 0) & (cluster > 0)
+    u, v = prompt[both].astype(idx) - 1, cluster[both].astype(idx) + (n_prompts - 1)
+    del both
+    graph = coo_matrix((np.ones(len(u), dtype=np.int8), (u, v)), shape=(nodes, nodes))
+    del u, v
+    label = connected_components(graph, directed=False)[1].astype(idx) if nodes else np.zeros(1, dtype=idx)
+    del graph
+    # each row's node: its prompt, else its cluster, else none (a group of its own: no key at all)
+    node = prompt.astype(idx) - 1
+    no_prompt = np.flatnonzero(prompt == 0)
+    c = cluster[no_prompt].astype(idx)
+    node[no_prompt] = np.where(c > 0, c + (n_prompts - 1), -1)
+    del prompt, cluster, no_prompt, c
+    alone = np.flatnonzero(node < 0)
+    row_label = label[np.maximum(node, 0)]
+    del node
+    row_label[alone] = int(label.max()) + 1 + np.arange(len(alone), dtype=idx)
+    first = np.full(int(row_label.max(initial=-1)) + 1, n, dtype=idx)  # label → its first row
+    np.minimum.at(first, row_label, np.arange(n, dtype=idx))
+    used = np.flatnonzero(first < n)
+    number = np.empty(len(first), dtype=idx)
+    number[used[np.argsort(first[used], kind="stable")]] = np.arange(len(used), dtype=idx)
+    return number[row_label]
+
+
+def _group_strata(groups: np.ndarray, stratum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(size, stratum) of every group 0 .. G-1: its most common stratum code, the smallest on a tie."""
+    sizes = np.bincount(groups)
+    n_strata = int(stratum.max(initial=0)) + 1
+    if n_strata == 1:
+        return sizes, np.zeros(len(sizes), dtype=np.int64)
+    pair, counts = np.unique(groups.astype(np.int64) * n_strata + stratum, return_counts=True)
+    g, s = pair // n_strata, pair % n_strata
+    del pair
+    order = np.lexsort((s, -counts, g))  # per group: the largest count first, then the smallest code
+    head = order[np.r_[True, g[order][1:] != g[order][:-1]]]
+    return sizes, s[head]
 
 
 def group_ids(df: pl.DataFrame, by_cluster: bool = True) -> np.ndarray:
@@ -141,14 +183,12 @@ def assign_keys(keys: SplitKeys, fractions: dict[str, float], seed: int = 0) -> 
     if frame.height == 0:
         return np.zeros(0, dtype=np.uint8)
     groups = group_ids_of_keys(frame)
-    g = pl.DataFrame({"group": groups, "stratum": frame.get_column("stratum")})
     # a group's stratum is its most common one (the first in sorted order on a tie); the groups of a
     # stratum are sorted by their smallest id, so the seeded shuffle below is the same on every run
-    per_group = (g.group_by("group").agg(pl.len().alias("n"), pl.col("stratum").mode().sort().first())
-                 .sort("group"))
-    del g
-    rank = group_ranks(groups, per_group.get_column("stratum").to_numpy(), keys.ids.chunks)
-    per_group = per_group.with_columns(pl.Series("rank", rank)).sort("rank", maintain_order=True)
+    sizes, strata = _group_strata(groups, frame.get_column("stratum").to_numpy())
+    rank = group_ranks(groups, strata, keys.ids.chunks)
+    per_group = (pl.DataFrame({"group": np.arange(len(rank)), "n": sizes, "stratum": strata, "rank": rank})
+                 .sort("rank", maintain_order=True))
     rng = np.random.default_rng(seed)
     split_of = np.zeros(len(rank), dtype=np.uint8)  # group → split index
     for part in per_group.partition_by("stratum", maintain_order=True):
