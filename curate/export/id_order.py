@@ -41,7 +41,8 @@ class IdSpill:
         self.n = 0
 
     def add(self, ids: pl.Series) -> None:
-        arr = ids.cast(pl.Utf8).to_arrow().cast(pa.large_binary())
+        arr = ids.cast(pl.Utf8).to_arrow()
+        arr = (arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr).cast(pa.large_binary())
         self.n += len(arr)
         if self._mem is not None:
             self._mem.append(arr)

@@ -3,8 +3,8 @@
 Leakage is a prompt (or a near-duplicate of it) in both train and test: the test score then measures
 memory, not preference. So records are first joined into *groups*: two records share a group when
 they have the same normalised prompt text or the same ``cluster_id`` (the dedup stage's cluster),
-transitively (connected components over both keys: ``curate.vote.groups.link_groups``' groups). Whole
-groups are assigned to splits, never single records.
+transitively (connected components over both keys: ``curate.vote.groups.link_groups``' groups, built
+in fewer bytes by group_ids_of_keys). Whole groups are assigned to splits, never single records.
 
 Within each source (the group's most common one), groups are shuffled with the seed and each goes
 to the split furthest below its target share, so every source is split in the asked proportions
