@@ -6,6 +6,8 @@
 
     python benchmarks/export.py --scale 100000 300000 1000000   # µs/pair per part of the streamed export
 
+    python benchmarks/export.py --pass1 1000000     # the split plan alone: seconds, bytes/pair held, peak RSS
+
 Prints seconds and pairs/s per stage and the peak RSS; no assertions. ``--memory`` writes the records
 as 5,000-pair shards (a run's data/), then exports them in a fresh process per size and mode: the
 streaming path (``export_stream`` over ``iter_shards``) and the in-memory one (``export_dataset`` of
@@ -18,6 +20,12 @@ seconds and µs per pair of pass 1 (split keys, split assignment, opening the wr
 (layout, unique ids, Parquet + arrow shards), the finish (closing and renaming; the whole arrow copy
 before it was written in pass 2), the export step's ``process`` lookups, all without the time spent
 building batches; the process's peak RSS; and each part's µs/pair ratio to the first size.
+
+``--pass1 N ...`` runs only pass 1 (``plan_splits``) over the same synthetic batches, each size in a
+fresh process: its seconds without building batches, the bytes per pair of what it keeps (the
+``SplitKeys`` frame) and of the ``SplitPlan``, and the growth of the process's peak RSS over the
+export's start (one batch built) per pair, which adds the grouping's transient arrays and the
+allocator's slack.
 """
 
 from __future__ import annotations
@@ -166,6 +174,31 @@ def _scale_child(n: int, out: str) -> None:
     print(json.dumps({"n": sum(info.splits.values()), "parts": parts, "rss_mb": rss}))
 
 
+def _pass1_child(n: int) -> None:
+    """One --pass1 size in this (fresh) process; prints one line."""
+    import curate.export.split as split
+
+    clock = _Clock(_scale_batches(n))
+    next(iter(clock()))  # imports, HH read, one batch built: the baseline
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    held = {}
+    assign = split.assign_keys
+
+    def spy(keys, *a, **kw):
+        held["keys"] = keys.frame().estimated_size()
+        return assign(keys, *a, **kw)
+
+    split.assign_keys = spy
+    clock.making = 0.0
+    t = time.perf_counter()
+    plan = split.plan_splits(clock, {"train": 0.9, "test": 0.1}, seed=0)
+    sec = time.perf_counter() - t - clock.making
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(f"{n:>10,} pairs  pass 1 {sec:6.2f}s {sec / n * 1e6:5.1f} µs/pair  keys {held['keys'] / n:5.1f} B/pair  "
+          f"plan {(plan._hash.nbytes + plan._code.nbytes) / n:4.1f} B/pair  "
+          f"peak RSS +{(peak - base) / n:4.0f} B/pair ({peak / 2**20:,.0f} MB)")
+
+
 def scale(sizes: list[int]) -> None:
     import json
 
@@ -188,7 +221,9 @@ def main() -> None:
     ap.add_argument("--memory", help="comma-separated copy counts: peak RSS of each export mode per size")
     ap.add_argument("--scale", type=int, nargs="+", help="pair counts: µs/pair of each part of a streamed export")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--pass1", type=int, nargs="+", help="pair counts: pass 1 (split plan) alone, time and memory")
     ap.add_argument("--scale-child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--pass1-child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return _child(*args.child)
@@ -196,6 +231,12 @@ def main() -> None:
         return _scale_child(int(args.scale_child[0]), args.scale_child[1])
     if args.scale:
         return scale(args.scale)
+    if args.pass1_child:
+        return _pass1_child(args.pass1_child)
+    if args.pass1:
+        for n in args.pass1:
+            subprocess.run([sys.executable, __file__, "--pass1-child", str(n)], check=True)
+        return None
     if args.memory:
         return memory([int(x) for x in args.memory.split(",")])
     df = records(args.copies)

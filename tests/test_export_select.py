@@ -102,10 +102,12 @@ def test_export_step_marks_the_split_of_waiting_pairs(mode, want, tmp_path):
 
 def test_unique_ids_count_repeats_across_batches_and_ignore_hash_collisions():
     from curate.export.select import UniqueIds
+    from curate.id_hash import id_hashes
 
-    unique = UniqueIds([pl.Series(["a", "b", "a"]), pl.Series(["c", "a", "b"])])
-    # a 64-bit hash equal to c's stands for a collision: c must still come through unrenamed
-    c_hash = pl.Series(["c"]).hash(seed=0).to_numpy()
-    unique._hashes = np.sort(np.concatenate([unique._hashes, c_hash]))
-    got = [unique.apply(pl.Series(batch)).to_list() for batch in (["a", "b"], ["a", "c"], ["a", "b", "c"])]
-    assert got == [["a", "b"], ["a#1", "c"], ["a#2", "b#1", "c"]] and unique.renamed == 3
+    batches = [["a", "b", "a"], ["c", "a", "b"], ["d"]]  # pass 1 and pass 2 read the same ids
+    unique = UniqueIds([id_hashes(pl.Series(b)) for b in batches])
+    # a repeated hash equal to c's and d's stands for collisions: c and d must still come through unrenamed
+    cd_hash = pl.Series(["c", "d"]).hash(seed=0).to_numpy()
+    unique._hashes = np.sort(np.concatenate([unique._hashes, cd_hash]))
+    got = [unique.apply(pl.Series(batch)).to_list() for batch in batches]
+    assert got == [["a", "b", "a#1"], ["c", "a#2", "b#1"], ["d"]] and unique.renamed == 3

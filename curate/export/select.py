@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from curate.id_hash import find_sorted, id_hashes
+from curate.id_hash import find_sorted
 from curate.schema import VoteKind
 
 Routed = Literal["exclude", "include", "own_split"]
@@ -44,23 +44,24 @@ def unresolved(df: pl.DataFrame) -> pl.Series:
 class UniqueIds:
     """Renames repeated ids as the export's second pass meets them (state: a count per repeated id).
 
-    Each batch is matched against the repeated ids by 64-bit hash (sorted array, binary search), so a
-    batch costs the same however many ids repeat; only the rows that hit are checked by their string."""
+    Built from the 64-bit hashes of every id the first pass read (curate.id_hash, 8 bytes per id held,
+    not the strings): a hash met twice is a repeated id or, vanishingly rarely, two ids colliding.
+    The second pass meets the same ids in the same order, so counting, by string, the ids whose hash
+    is one of those (a sorted array, binary search) renames exactly the repeated ones: a colliding id
+    is met once and keeps its name. A batch costs the same however many ids repeat."""
 
-    def __init__(self, ids: list[pl.Series]):
-        every = pl.concat(ids) if ids else pl.Series([], dtype=pl.Utf8)
-        repeated = every.filter(every.is_duplicated()).unique()
-        self.repeated = set(repeated.to_list())
-        self._hashes = np.sort(id_hashes(repeated))
+    def __init__(self, hashes: list[np.ndarray]):
+        every = np.sort(np.concatenate(hashes)) if hashes else np.zeros(0, dtype=np.uint64)
+        self._hashes = np.unique(every[1:][every[1:] == every[:-1]])
         self._seen: Counter = Counter()
         self.renamed = 0
 
     def _hits(self, ids: pl.Series) -> np.ndarray:
-        """Positions in `ids` whose hash is a repeated id's (a superset of the repeated ones)."""
+        """Positions in `ids` whose hash is a repeated one (a superset of the repeated ids)."""
         return np.flatnonzero(find_sorted(self._hashes, ids)[1])
 
     def apply(self, ids: pl.Series) -> pl.Series:
-        if not self.repeated:
+        if not len(self._hashes):
             return ids
         hits = self._hits(ids)
         if not len(hits):
@@ -68,8 +69,6 @@ class UniqueIds:
         out = ids.to_list()
         for i in hits.tolist():
             rid = out[i]
-            if rid not in self.repeated:  # a hash collision, not a repeat
-                continue
             n = self._seen[rid]
             self._seen[rid] += 1
             if n:

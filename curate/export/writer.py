@@ -24,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from curate.errors import ConfigError
@@ -32,6 +33,7 @@ from curate.export.arrow_copy import ArrowCopy
 from curate.export.layouts import check_layout, to_layout
 from curate.export.select import ROUTED_SPLIT, Routed, UniqueIds, unresolved
 from curate.export.split import SplitPlan, check_fractions, plan_splits
+from curate.id_hash import id_hashes
 from curate.io.writers import write_json
 from curate.step import Batches
 
@@ -151,8 +153,8 @@ def export_stream(batches: Batches, out: str | Path, layout: str = "trl",
                   routed: Routed = "own_split") -> tuple[ExportInfo, SplitPlan]:
     """Export the records `batches()` yields (called twice) in two passes, holding one batch at a time.
 
-    Pass 1 keeps only the split keys (curate.export.split.plan_splits), the ids and each batch's layout
-    schema; pass 2 converts each batch to `layout`, makes its ids unique and appends its rows to its
+    Pass 1 keeps only the split keys (curate.export.split.plan_splits), the ids' 64-bit hashes and each
+    batch's layout schema; pass 2 converts each batch to `layout`, makes its ids unique and appends its rows to its
     split's Parquet shards and, with `arrow`, to its save_to_disk copy (curate.export.arrow_copy).
     Unanswered routed pairs follow `routed` (curate.export.select). Returns what was written and the
     id → split plan."""
@@ -160,7 +162,7 @@ def export_stream(batches: Batches, out: str | Path, layout: str = "trl",
     fractions = _prepare(out, layout, fractions, shard_mb, overwrite)
     routed = check_routed(routed, fractions)
     schemas: set = set()
-    ids: list[pl.Series] = []
+    ids: list[np.ndarray] = []  # every exported id's hash, for UniqueIds
     held = Counter()  # unanswered routed pairs: {"unresolved": n}
 
     def keyed():  # pass 1 also notes the layout schema of each batch, so every shard gets the same one
@@ -169,7 +171,7 @@ def export_stream(batches: Batches, out: str | Path, layout: str = "trl",
                 schemas.add(tuple(to_layout(b.clear(), layout).schema.items()))
                 held["unresolved"] += int(unresolved(b).sum())
                 b = _exported(b, routed)
-                ids.append(b.get_column("id"))
+                ids.append(id_hashes(b.get_column("id")))
             yield b.filter(~unresolved(b)) if routed == "own_split" else b
 
     plan = plan_splits(keyed, fractions, seed=seed, stratify=stratify, by_cluster=by_cluster)
@@ -182,7 +184,7 @@ def export_stream(batches: Batches, out: str | Path, layout: str = "trl",
     sources: dict[str, Counter] = {name: Counter() for name in names}
     counts = dict.fromkeys(names, 0)
     unique = UniqueIds(ids)
-    ids.clear()  # UniqueIds keeps only the repeated ones
+    ids.clear()  # UniqueIds keeps only the repeated hashes
     for batch in batches():
         if not batch.height:
             continue
