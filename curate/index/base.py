@@ -67,6 +67,7 @@ class VectorIndex(ABC):
 
     def spill_to(self, directory: Path) -> None:
         """Where this index may keep data on disk (the run's folder); an in-memory index ignores it."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.backend, "ntotal": self.ntotal, "dim": self.dim}

@@ -159,7 +159,7 @@ class FaissIndex(VectorIndex):
         return self._index.search(vecs, k)
 
     def _switch_to_compressed(self) -> None:
-        """Train the compressed index on the stored vectors (the flat index's and the new ones) and drop the flat one."""
+        """Train the compressed index on the stored vectors (the flat index's and the new) and drop the flat one."""
         self._compressed = CompressedIVF(self.dim, self.store, self.nprobe, self.refine, self.pq_m)
         self._compressed.build()
         self._index, self.kind = None, "compressed"
