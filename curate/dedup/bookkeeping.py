@@ -47,3 +47,25 @@ def with_cluster_counts(kept: pl.DataFrame, counts: pl.DataFrame) -> pl.DataFram
     """Add `counts` (cluster_counts) to the kept rows' ``dup_count``."""
     joined = kept.join(counts.rename({"kept_id": "id", "n": "_added_"}), on="id", how="left", maintain_order="left")
     return add_dup_count(joined, pl.col("_added_").fill_null(0)).drop("_added_")
+
+
+class IdColumn:
+    """Record ids by position (semantic_dedup: the id of each index row), held as Arrow strings.
+
+    A Python list of 10M id strings costs ~75 bytes each; the Arrow chunks ~24. Appending adds a
+    chunk (never copies what is held) and ``take`` gathers across chunks."""
+
+    def __init__(self, ids: pl.Series | None = None):
+        self.series = ids.cast(pl.Utf8).alias("id") if ids is not None else pl.Series("id", [], dtype=pl.Utf8)
+
+    def __len__(self) -> int:
+        return self.series.len()
+
+    def extend(self, ids: Iterable[str]) -> None:
+        self.series.append(pl.Series("id", list(ids), dtype=pl.Utf8))
+
+    def take(self, positions: Iterable[int]) -> list[str]:
+        return self.series.gather(pl.Series(list(positions), dtype=pl.Int64)).to_list()
+
+    def to_list(self) -> list[str]:
+        return self.series.to_list()

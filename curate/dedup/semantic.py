@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from curate.context import RunContext
 from curate.dedup.bookkeeping import (
+    IdColumn,
     add_dup_count,
     cluster_counts,
     count_new_clusters,
@@ -118,7 +119,7 @@ class SemanticDedup(Step):
         self.thresholds = [o.threshold if f == "prompt" else (o.response_threshold or o.threshold) for f in o.fields]
         self.embedder: Embedder | None = None
         self.indexes: list[VectorIndex] = []
-        self.rep_ids: list[str] = []       # streaming: id of each index row (the kept records)
+        self.rep_ids = IdColumn()          # streaming: id of each index row (the kept records)
         self._has_dups: set[str] = set()
         self._global: GlobalClusters | None = None  # global mode: the clustering fit() computed
         self._offset = 0                   # global mode: rows processed before a resume
@@ -192,10 +193,9 @@ class SemanticDedup(Step):
             sl = slice(start, start + self.options.chunk_size)
             r = assign_chunk([v[sl] for v in vecs], self.indexes, self.thresholds)
             rows = np.arange(sl.start, min(sl.stop, batch.height))
-            for j, row in enumerate(rows):
-                m = r.match[j]
-                if not r.leader[j]:
-                    kept_id[row] = self.rep_ids[m] if m >= 0 else ids[start + (-m - 1)]
+            in_index, in_chunk = ~r.leader & (r.match >= 0), ~r.leader & (r.match < 0)
+            kept_id[rows[in_index]] = self.rep_ids.take(r.match[in_index])
+            kept_id[rows[in_chunk]] = ids[start + (-r.match[in_chunk] - 1)]
             field[rows], sim[rows] = r.field, r.sim
             for f, index in enumerate(self.indexes):
                 index.add(vecs[f][sl][r.leader])
@@ -274,7 +274,7 @@ class SemanticDedup(Step):
         (d / "state.json").write_text(json.dumps(meta))
         pl.DataFrame({"id": sorted(self._has_dups)}, schema={"id": pl.Utf8}).write_parquet(d / "clusters.parquet")
         if self.options.mode == "streaming":
-            pl.DataFrame({"id": self.rep_ids}, schema={"id": pl.Utf8}).write_parquet(d / "reps.parquet")
+            pl.DataFrame({"id": self.rep_ids.series}).write_parquet(d / "reps.parquet")
             for f, index in zip(self.options.fields, self.indexes):
                 (d / f).mkdir(exist_ok=True)
                 index.save(d / f)
@@ -288,7 +288,7 @@ class SemanticDedup(Step):
         self._offset = meta["offset"]
         self._has_dups = set(pl.read_parquet(d / "clusters.parquet")["id"].to_list())
         if self.options.mode == "streaming" and meta["dim"] is not None:
-            self.rep_ids = pl.read_parquet(d / "reps.parquet")["id"].to_list()
+            self.rep_ids = IdColumn(pl.read_parquet(d / "reps.parquet")["id"])
             self.indexes = [self.options.index.build(meta["dim"]) for _ in self.options.fields]
             for f, index in zip(self.options.fields, self.indexes):
                 index.load(d / f)
