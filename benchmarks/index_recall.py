@@ -10,7 +10,7 @@ new vector is a real one plus Gaussian noise, a third of them close enough to be
 default semantic_dedup threshold (cosine >= 0.95), the rest not. Optionally (``--minilm``) the same
 recall check on MiniLM vectors of the real texts at a small size.
 
-Each index kind (curate's FaissIndex with ``kind: flat | ivf | hnsw``, same flat threshold) is fed the
+Each index kind (curate's FaissIndex with ``kind: flat | ivf | hnsw | compressed``, same flat threshold) is fed the
 vectors in streaming batches, as semantic_dedup feeds it. At each size in ``--sizes`` it is asked,
 for held-out queries (half of them near-duplicates of stored rows):
 (a) recall: of the queries whose exact best match is >= threshold, the share for which the index
