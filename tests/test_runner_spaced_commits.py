@@ -13,25 +13,8 @@ from curate.dedup.exact import ExactDedup
 from curate.errors import Interrupted
 from curate.io.writers import read_records
 from curate.runner.local import LocalRunner
-from curate.step import Step
 from curate.steps.basic import DropIdentical
-
-
-class StopAt(Step):
-    """Raises KeyboardInterrupt (as Ctrl-C would) on its `at`-th batch while armed. Reads and writes nothing."""
-
-    name = "stop_at"
-    armed = False
-
-    def __init__(self, at: int):
-        super().__init__()
-        self.at, self.calls = at, 0
-
-    def process(self, batch: pl.DataFrame) -> pl.DataFrame:
-        self.calls += 1
-        if StopAt.armed and self.calls == self.at:
-            raise KeyboardInterrupt
-        return batch
+from tests.helpers.stop_at import StopAt
 
 
 def _pipeline(hh_path, out) -> Pipeline:
