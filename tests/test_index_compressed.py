@@ -83,13 +83,16 @@ def test_compressed_state_before_the_switch_round_trips(tmp_path):
     assert b.kind == "compressed" and (b.search(x[:200], 1)[1][:, 0] == np.arange(200)).all()
 
 
-def test_compressed_holds_a_few_dozen_bytes_per_vector_in_memory():
+def test_compressed_holds_a_fraction_of_the_vectors_in_memory():
     import faiss
 
     x = clustered(5, 20_000, dim=256)
     idx = fed(FaissIndex(256, kind="compressed", ivf_threshold=5000, device="cpu"), x)
-    in_memory = faiss.serialize_index(idx._compressed._index).size / idx.ntotal
-    assert in_memory < 60  # 32 B of 4-bit codes + an 8-byte id per vector, plus the centroids
+    comp = idx._compressed
+    in_memory = (faiss.serialize_index(comp._index).size + comp._codes.n * comp._codes.width) / idx.ntotal
+    # 32 B of 4-bit PQ codes + an 8-byte id, 128 B of 4-bit scalar codes, the centroids
+    assert in_memory < 200 and comp._codes.width == 128 and comp._codes.n == 20_000
+    assert len(comp._codes._blocks) == 1  # code blocks are allocated as they fill
     assert idx.store.row_bytes == 512 and len(idx.store) == 20_000  # the exact vectors: on disk, float16
 
 
@@ -116,3 +119,16 @@ def test_vector_file_refuses_a_state_with_missing_rows(tmp_path):
     (tmp_path / "vectors.f16").write_bytes(b"\0" * 16)
     with pytest.raises(ResumeError, match="fewer than the 10 rows"):
         VectorFile(4).load(tmp_path)
+
+
+def test_code_blocks_take_rows_across_blocks():
+    from curate.index.faiss_compressed import CodeBlocks
+
+    blocks = CodeBlocks(3)
+    blocks.BLOCK = 5
+    rows = np.arange(36, dtype=np.uint8).reshape(12, 3)
+    blocks.append(rows[:4])
+    blocks.append(rows[4:])
+    assert len(blocks._blocks) == 3 and blocks.n == 12
+    ids = np.array([11, 0, 5, 4, 4, 9])
+    assert (blocks.take(ids) == rows[ids]).all()

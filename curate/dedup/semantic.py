@@ -62,7 +62,7 @@ class IndexOptions(BaseModel):
 
     def resolved(self) -> dict[str, Any]:
         """The options the backend gets: a faiss index here defaults to ``kind: auto`` (on CPU flat, then
-        the compressed IVF-PQ re-ranked from disk: query cost flat in N, ~40 B of RAM per vector; at 100k
+        the compressed IVF-PQ re-ranked from disk: query cost flat in N, ~170 B of RAM per vector; at 100k
         scale pairs it finds 99.9% of the exact index's removals, benchmarks/README.md)."""
         return {"kind": "auto", **self.options} if self.backend == "faiss" else dict(self.options)
 
@@ -101,7 +101,7 @@ class SemanticDedup(Step):
 
     ``mode: streaming`` (default): each batch is searched against an index of the records kept so
     far; within a batch the best by ``keep_by`` is kept, across batches the first seen (it may
-    already be written). Memory: the index of kept records (compressed by default: ~40 B each, their
+    already be written). Memory: the index of kept records (compressed by default: ~170 B each, their
     float16 vectors on disk under ``RUN/spill/``). ``dup_count`` counts the duplicates found in the
     same batch. ``mode: global``: a full pass embeds everything and clusters, then
     the best by ``keep_by`` of each cluster is kept. Memory: an index of every record.

@@ -1,4 +1,4 @@
-"""The compressed faiss index (``kind: compressed``): flat cost per query, ~40 bytes of RAM per vector.
+"""The compressed faiss index (``kind: compressed``): flat cost per query, ~170 bytes of RAM per 256-d vector.
 
 Three parts, each for one of the scale goals (benchmarks/README.md, "Vector index kinds"):
 
@@ -8,10 +8,15 @@ Three parts, each for one of the scale goals (benchmarks/README.md, "Vector inde
   last training it is retrained on a sample (``TRAIN_PER_LIST`` vectors per list) and every vector is
   re-added from disk, which costs at most N extra adds in all (a geometric series).
 * **4-bit fast-scan PQ codes** (``pq_m`` sub-quantizers, dim/4 by default: 32 bytes + an 8-byte id
-  per 256-d vector) instead of the vectors: 10M vectors take ~0.4 GB of RAM, not 10 GB.
-* **Exact re-ranking.** PQ similarities are rough (±0.1 on hashing vectors), too rough for a 0.95
-  threshold, so the ``refine`` best candidates by code are re-scored exactly against the float16
-  vectors of a ``VectorFile`` on disk, and those exact scores are what ``search`` returns.
+  per 256-d vector) instead of the vectors; with the scalar codes below, 10M vectors take ~1.7 GB of
+  RAM, not the ~13 GB of an HNSW graph over float32 vectors.
+* **Re-ranking in two steps.** PQ similarities are rough (sd ~0.1 on hashing vectors), too rough
+  for a 0.95 threshold, so the ``CANDIDATES`` best by PQ code are re-scored with 4-bit scalar codes
+  kept in memory (dim/2 bytes per vector, sd ~0.02), and the ``refine`` best of those exactly, against
+  the float16 vectors of a ``VectorFile`` on disk; those exact scores are what ``search`` returns.
+  The middle step is there because a row read from disk costs a page fault (~1.5 µs) once the file
+  outgrows what the process has touched, so reading all 64 candidates made the query cost grow
+  with N (benchmarks/README.md: 55 → 169 µs per query from 100k to 1M).
 """
 
 from __future__ import annotations
@@ -41,9 +46,11 @@ class CompressedIVF:
     KMEANS_ITER = 10     # k-means passes per training (faiss' default 25 costs 2.5x, for centroids no better here)
     TRAIN_PER_LIST = 40  # faiss wants >= 39 training points per centroid
     MIN_LISTS = 16
+    CANDIDATES = 64      # best by PQ code, re-scored with the scalar codes
+    SLICE = 128          # queries re-ranked at a time
     SEED = 0
 
-    def __init__(self, dim: int, store: VectorFile, nprobe: int = 8, refine: int = 64, pq_m: int | None = None):
+    def __init__(self, dim: int, store: VectorFile, nprobe: int = 8, refine: int = 8, pq_m: int | None = None):
         self.dim, self.store, self.nprobe, self.refine = dim, store, nprobe, refine
         self.pq_m = pq_m or default_pq_m(dim)
         if dim % self.pq_m:
@@ -51,6 +58,8 @@ class CompressedIVF:
         self.nlist = 0
         self.trained_on = 0
         self._index: Any = None
+        self._sq: Any = None               # the 4-bit scalar quantizer of the middle re-rank
+        self._codes = CodeBlocks(0)
 
     @property
     def ntotal(self) -> int:
@@ -63,9 +72,14 @@ class CompressedIVF:
         nlist = max(self.MIN_LISTS, n // self.LIST_SIZE)
         index = faiss.index_factory(self.dim, f"IVF{nlist}_HNSW32,PQ{self.pq_m}x4fs", faiss.METRIC_INNER_PRODUCT)
         faiss.extract_index_ivf(index).cp.niter = self.KMEANS_ITER
-        index.train(self._sample(min(n, self.TRAIN_PER_LIST * nlist)))
+        sample = self._sample(min(n, self.TRAIN_PER_LIST * nlist))
+        index.train(sample)
+        self._sq = faiss.ScalarQuantizer(self.dim, faiss.ScalarQuantizer.QT_4bit)
+        self._sq.train(sample)
+        self._codes = CodeBlocks(self._sq.code_size)
         for _, block in self.store.chunks():
             index.add(block)
+            self._codes.append(self._sq.compute_codes(block))
         self._index, self.nlist, self.trained_on = index, nlist, n
         self._set_search_params()
 
@@ -82,17 +96,33 @@ class CompressedIVF:
             self.build()
         else:
             self._index.add(vecs)
+            self._codes.append(self._sq.compute_codes(np.ascontiguousarray(vecs, dtype=np.float32)))
 
     def search(self, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        cand = max(k, self.refine)
-        _, ids = self._index.search(vecs, cand)
+        _, cand = self._index.search(vecs, max(k, self.refine, self.CANDIDATES))
+        sims = np.empty((len(vecs), k), np.float32)
+        ids = np.empty((len(vecs), k), np.int64)
+        # re-ranked in slices: the (queries, candidates, dim) blocks stay a few MB, reused by the
+        # allocator, where one block for a whole batch was 130 MB of fresh pages per call
+        for at in range(0, len(vecs), self.SLICE):
+            q, c = vecs[at:at + self.SLICE], cand[at:at + self.SLICE]
+            c = self._best(q, c, self._sq_rows, max(k, self.refine))[1]
+            sims[at:at + len(q)], ids[at:at + len(q)] = self._best(q, c, self.store.rows, k)
+        return sims, ids
+
+    @staticmethod
+    def _best(vecs: np.ndarray, ids: np.ndarray, rows, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k of each query's candidate `ids` (-1: none) with the highest similarity by `rows(ids)`."""
         valid = ids >= 0
-        # near-duplicate queries share candidates: each distinct row is read from disk once
+        # near-duplicate queries share candidates: each distinct row is fetched once
         uniq, where = np.unique(np.where(valid, ids, 0), return_inverse=True)
-        exact = np.einsum("nd,nkd->nk", vecs, self.store.rows(uniq)[where.reshape(ids.shape)])
-        exact[~valid] = -np.inf
-        best = np.argsort(-exact, axis=1, kind="stable")[:, :k]
-        return np.take_along_axis(exact, best, axis=1), np.take_along_axis(np.where(valid, ids, -1), best, axis=1)
+        sims = np.einsum("nd,nkd->nk", vecs, rows(uniq)[where.reshape(ids.shape)])
+        sims[~valid] = -np.inf
+        best = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(sims, best, axis=1), np.take_along_axis(np.where(valid, ids, -1), best, axis=1)
+
+    def _sq_rows(self, ids: np.ndarray) -> np.ndarray:
+        return self._sq.decode(self._codes.take(ids))
 
     def _set_search_params(self) -> None:
         space = _faiss().ParameterSpace()
@@ -103,6 +133,9 @@ class CompressedIVF:
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         _faiss().write_index(self._index, str(directory / "index.faiss"))
+        # the scalar codes are not saved: load recomputes them from the vector file (cheaper than
+        # writing dim/2 bytes per vector at every commit)
+        np.save(directory / "sq.npy", _faiss().vector_to_array(self._sq.trained))
         (directory / "compressed.json").write_text(json.dumps({"nlist": self.nlist, "trained_on": self.trained_on}))
 
     def load(self, directory: Path) -> None:
@@ -110,4 +143,41 @@ class CompressedIVF:
         meta = json.loads((directory / "compressed.json").read_text())
         self._index = _faiss().read_index(str(directory / "index.faiss"))
         self.nlist, self.trained_on = meta["nlist"], meta["trained_on"]
+        self._sq = _faiss().ScalarQuantizer(self.dim, _faiss().ScalarQuantizer.QT_4bit)
+        _faiss().copy_array_to_vector(np.load(directory / "sq.npy"), self._sq.trained)
+        self._codes = CodeBlocks(self._sq.code_size)
+        for _, block in self.store.chunks():
+            self._codes.append(self._sq.compute_codes(block))
         self._set_search_params()
+
+
+class CodeBlocks:
+    """Fixed-width codes by row, in blocks of BLOCK rows: appending never copies what is held
+    (a doubling array would briefly need 1.5x its size at 10M rows)."""
+
+    BLOCK = 1 << 16
+
+    def __init__(self, width: int):
+        self.width, self.n = width, 0
+        self._blocks: list[np.ndarray] = []
+
+    def append(self, codes: np.ndarray) -> None:
+        at = 0
+        while at < len(codes):
+            if not self._blocks or self.n % self.BLOCK == 0:
+                self._blocks.append(np.empty((self.BLOCK, self.width), np.uint8))
+            fill = self.n % self.BLOCK
+            take = min(self.BLOCK - fill, len(codes) - at)
+            self._blocks[-1][fill:fill + take] = codes[at:at + take]
+            self.n, at = self.n + take, at + take
+
+    def take(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids, dtype=np.int64)
+        order = np.argsort(ids, kind="stable")
+        ordered = ids[order]
+        out = np.empty((len(ids), self.width), np.uint8)
+        cuts = np.searchsorted(ordered, np.arange(1, len(self._blocks)) * self.BLOCK)
+        for b, (lo, hi) in enumerate(zip([0, *cuts.tolist()], [*cuts.tolist(), len(ids)])):
+            if hi > lo:
+                out[order[lo:hi]] = self._blocks[b][ordered[lo:hi] - b * self.BLOCK]
+        return out

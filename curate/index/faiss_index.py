@@ -12,10 +12,11 @@ threshold; on GPU when faiss-gpu and a CUDA device are present (detected, never 
   the coarse search is a brute-force pass over the centroids, cheap on a GPU, and the list scan is
   bounded, so the cost per query stays nearly flat there too.
 * ``compressed``: IVF with an HNSW coarse quantizer, lists of bounded size (retrained as N grows),
-  4-bit PQ codes in memory and the exact vectors in float16 on disk, candidates re-ranked exactly
-  (curate/index/faiss_compressed.py): cost per query flat in N, ~40 bytes of RAM per 256-d vector.
+  4-bit PQ and 4-bit scalar codes in memory and the exact vectors in float16 on disk, candidates
+  re-ranked exactly (curate/index/faiss_compressed.py): cost per query flat in N, ~170 bytes of RAM
+  per 256-d vector.
 * ``auto``: on CPU, ``compressed`` from ``ivf_threshold`` on (benchmarks/index_recall.py: the same
-  duplicate recall as HNSW, query cost flat, a twentieth of its memory). On GPU: the bounded-list IVF.
+  duplicate recall as HNSW, query cost flat, an eighth of its memory). On GPU: the bounded-list IVF.
 
 Streaming and IVF: an IVF index must be trained before it can hold vectors, but a streaming
 dedup does not know the data in advance. So the index starts flat (exact, no training) and, when
@@ -63,7 +64,8 @@ class FaissOptions(BaseModel):
     nprobe: int = Field(16, ge=1, description="ivf: lists searched per query (recall vs speed)")
     pq_m: int | None = Field(None, ge=1, description="ivf: IVF-PQ with this many sub-quantizers (must divide dim); "
                                                     "compressed: its 4-bit sub-quantizers (default dim/4)")
-    refine: int = Field(64, ge=1, description="compressed: candidates per query re-ranked with the exact vectors")
+    refine: int = Field(8, ge=1, description="compressed: candidates per query re-scored with the exact vectors "
+                                             "(the best of 64 by PQ code, re-ranked by 4-bit scalar codes)")
     hnsw_m: int = Field(32, ge=2, description="hnsw: graph neighbours per node (memory vs recall)")
     ef_construction: int = Field(80, ge=1, description="hnsw: candidates kept while inserting")
     ef_search: int = Field(64, ge=1, description="hnsw: candidates kept while searching (recall vs speed)")
@@ -79,7 +81,7 @@ class FaissIndex(VectorIndex):
     LIST_SIZE = 256  # GPU "hnsw": lists are regrown to hold about this many vectors (at most REGROW times it)
 
     def __init__(self, dim: int, kind: Kind = "ivf", ivf_threshold: int = 50_000, nlist: int | None = None,
-                 nprobe: int = 16, pq_m: int | None = None, refine: int = 64, hnsw_m: int = 32,
+                 nprobe: int = 16, pq_m: int | None = None, refine: int = 8, hnsw_m: int = 32,
                  ef_construction: int = 80, ef_search: int = 64, device: Literal["auto", "cpu", "cuda"] = "auto",
                  gpu_id: int = 0):
         super().__init__(dim)

@@ -1,6 +1,6 @@
 """An append-only file of float16 vectors: what a compressed index re-ranks against, kept off the heap.
 
-A compressed index (curate/index/faiss_compressed.py) holds ~40 bytes per vector in memory; the exact
+A compressed index (curate/index/faiss_compressed.py) holds ~170 bytes per vector in memory; the exact
 vectors it needs to re-rank candidates and to retrain as it grows live here, 2 bytes per dimension on
 disk (10M 256-d vectors: 5 GB of disk, none of it on the heap; the page cache serves the reads).
 
@@ -18,6 +18,7 @@ never written to.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import tempfile
 import weakref
@@ -87,6 +88,8 @@ class VectorFile:
             return np.zeros((*ids.shape, self.dim), np.float32)
         self.flush()
         mm = np.memmap(self._path, dtype=self.DTYPE, mode="r", shape=(self.n, self.dim))
+        if hasattr(mmap, "MADV_RANDOM"):  # no fault-around or read-ahead: each row is one small read
+            mm._mmap.madvise(mmap.MADV_RANDOM)
         try:
             return mm[ids.ravel()].astype(np.float32).reshape(*ids.shape, self.dim)
         finally:
