@@ -104,7 +104,9 @@ class SemanticDedup(Step):
     already be written). Memory: the index of kept records (compressed by default: ~170 B each, their
     float16 vectors on disk under ``RUN/spill/``). ``dup_count`` counts the duplicates found in the
     same batch. ``mode: global``: a full pass embeds everything and clusters, then
-    the best by ``keep_by`` of each cluster is kept. Memory: an index of every record.
+    the best by ``keep_by`` of each cluster is kept. Memory: an index of every record. (The default
+    compressed index looks at 64 candidates per query: where a record has dozens of duplicates it
+    returns fewer than ``neighbours`` of them; ``index: {kind: hnsw}`` for such data.)
     Vectors come from the embedding cache when another step (or an earlier run) embedded the text.
     """
 
