@@ -132,3 +132,24 @@ def test_code_blocks_take_rows_across_blocks():
     assert len(blocks._blocks) == 3 and blocks.n == 12
     ids = np.array([11, 0, 5, 4, 4, 9])
     assert (blocks.take(ids) == rows[ids]).all()
+
+
+def test_a_loaded_state_saved_again_before_any_append_outlives_the_old_state(tmp_path):
+    """Resumed, then saved with nothing appended (every record a duplicate): the runner then removes
+    the old state, and the rows must still be readable from the new one."""
+    import shutil
+
+    x = clustered(7, 4000)
+    a = fed(FaissIndex(64, kind="compressed", ivf_threshold=2000, device="cpu"), x)
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    new.mkdir()
+    a.save(old)
+    b = FaissIndex(64, kind="compressed", ivf_threshold=2000, device="cpu")
+    b.load(old)
+    b.save(new)
+    shutil.rmtree(old)
+    assert (b.search(x[:100], 1)[1][:, 0] == np.arange(100)).all()
+    c = FaissIndex(64, kind="compressed", ivf_threshold=2000, device="cpu")
+    c.load(new)
+    assert c.ntotal == 4000 and (c.search(x[:100], 1)[1][:, 0] == np.arange(100)).all()

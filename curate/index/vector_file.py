@@ -12,7 +12,8 @@ State: ``save(directory)`` hard-links the file there (a copy when the link is re
 file systems) and records the row count; rows appended later do not change what a saved state
 means, because ``load`` reads only that many. A loaded file is read in place, and copied to a new
 file in ``directory`` (set by ``spill_to``) only when the resumed run appends to it, so a state is
-never written to.
+never written to; saved again before that, it reads from the new state's link (the runner removes
+the old state once the new one is committed).
 """
 
 from __future__ import annotations
@@ -117,6 +118,10 @@ class VectorFile:
         except OSError:  # another file system, or links not allowed: copy the rows that count
             with open(self._path, "rb") as src, open(target, "wb") as out:
                 _copy_bytes(src, out, self.n * self.row_bytes)
+        if not self._owned:
+            # still reading a loaded state's file: follow it to the new state, since the runner
+            # removes the old state once this one is committed
+            self._path = target
 
     def load(self, directory: Path) -> None:
         directory = Path(directory)
