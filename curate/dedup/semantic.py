@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +29,7 @@ from curate.embed.config import EmbedConfig, build_embedder
 from curate.errors import CurateError, ResumeError
 from curate.index.base import VectorIndex, build_index
 from curate.registry import INDEXES, STEPS, check_options, gather_backend_options
+from curate.runner.base import safe_name
 from curate.step import Batches, Options, Step
 
 REASONS = {"prompt": "semantic_prompt_dup", "response": "semantic_response_dup"}
@@ -136,7 +136,7 @@ class SemanticDedup(Step):
     # ------------------------------------------------------------ setup and embedding
     def setup(self, ctx: RunContext) -> None:
         self.embedder = build_embedder(self.options.embedder, ctx)
-        self._spill = ctx.run_dir / "spill" / re.sub(r"[^\w.-]+", "_", self.label)
+        self._spill = ctx.run_dir / "spill" / safe_name(self.label)
         self._ensure_indexes()
         for index in self.indexes:  # loaded from a saved state before setup: told now
             index.spill_to(self._spill)

@@ -165,7 +165,6 @@ class FaissIndex(VectorIndex):
         self._compressed = CompressedIVF(self.dim, self.store, self.nprobe, self.refine, self.pq_m)
         self._compressed.build()
         self._index, self.kind = None, "compressed"
-        self.nlist, self.trained_on = self._compressed.nlist, self._compressed.trained_on
 
     def _all_vectors(self, new: np.ndarray) -> np.ndarray:
         """Every vector held so far (in id order) followed by `new`."""
@@ -233,8 +232,9 @@ class FaissIndex(VectorIndex):
             _faiss().write_index(self._to_cpu(), str(directory / "index.faiss"))
         if self.store is not None:
             self.store.save(directory)  # a hard link: the float16 vectors are not copied
-        (directory / "index.json").write_text(json.dumps({"kind": self.kind, "nlist": self.nlist, "dim": self.dim,
-                                                          "trained_on": self.trained_on}))
+        nlist, trained_on = self._lists()
+        (directory / "index.json").write_text(json.dumps({"kind": self.kind, "nlist": nlist, "dim": self.dim,
+                                                          "trained_on": trained_on}))
 
     def load(self, directory: Path) -> None:
         directory = Path(directory)
@@ -256,7 +256,12 @@ class FaissIndex(VectorIndex):
         self.trained_on = meta.get("trained_on", self.ntotal)
         self._set_search_params()
 
+    def _lists(self) -> tuple[int | None, int]:
+        """(list count, vectors at the last training): the compressed index keeps its own, as it regrows."""
+        if self._compressed is not None:
+            return self._compressed.nlist, self._compressed.trained_on
+        return self.nlist, self.trained_on
+
     def describe(self) -> dict[str, Any]:
-        nlist = self._compressed.nlist if self._compressed is not None else self.nlist
-        return {**super().describe(), "kind": self.kind, "target": self.target, "nlist": nlist,
+        return {**super().describe(), "kind": self.kind, "target": self.target, "nlist": self._lists()[0],
                 "nprobe": self.nprobe, "device": "cuda" if self.on_gpu and self.kind != "hnsw" else "cpu"}
