@@ -21,6 +21,7 @@ seconds, and ``read+write`` = wall − Σ steps (reading, shards, checkpoints, e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import os
@@ -85,6 +86,7 @@ class TreeRSS:
         import threading
 
         self.peak, self._stop = 0, threading.Event()
+        self.stage, self.stage_peaks = "setup", {}  # the runner's current stage (child sets it) -> peak
         self._t = threading.Thread(target=self._run, args=(every,), daemon=True)
 
     def _run(self, every: float) -> None:
@@ -99,6 +101,7 @@ class TreeRSS:
                 except psutil.Error:  # a worker that just exited
                     pass
             self.peak = max(self.peak, total)
+            self.stage_peaks[self.stage] = max(self.stage_peaks.get(self.stage, 0), total)
             self._stop.wait(every)
 
     def __enter__(self) -> TreeRSS:
@@ -127,14 +130,35 @@ def child(pipeline: str, data: str, out: str, engine: str, sets: list[str]) -> N
             if key in s.options or key in _option_names(s.step):
                 s.options[key] = _coerce(value)
     start = time.perf_counter()
-    with TreeRSS() as tree:
+    with TreeRSS() as tree, _stage_names(tree):
         stats = Pipeline.from_config(cfg).run(overwrite=True, engine=engine)
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"wall": wall, "peak_rss_mb": peak, "tree_rss_mb": tree.peak / 2**20,
+                      "stage_rss_mb": {k: v / 2**20 for k, v in tree.stage_peaks.items()},
                       "records_out": stats["output"]["records"],
                       "read": stats["read"]["records_in"],
                       "steps": [(s["name"], s["seconds"], s["records_in"], s["records_out"]) for s in stats["steps"]]}))
+
+
+@contextlib.contextmanager
+def _stage_names(tree: TreeRSS):
+    """Tell the RSS sampler which stage of the local engine runs (its steps' labels), so the peak
+    is also given per stage: which part of the pipeline holds the memory."""
+    from curate.runner.local import LocalRunner
+
+    run_stage = LocalRunner._run_stage
+
+    def named(self, k, stages, ck, prog):
+        tree.stage = f"{k + 1}: " + (" → ".join(s.label for s in stages[k]) or "copy")
+        return run_stage(self, k, stages, ck, prog)
+
+    LocalRunner._run_stage = named
+    try:
+        yield
+    finally:
+        LocalRunner._run_stage = run_stage
+        tree.stage = "finish"
 
 
 def _option_names(step: str) -> set[str]:
@@ -199,6 +223,8 @@ def _report(n: int, engine: str, r: dict) -> None:
         rin, rout = rows.get(name, (r["read"], ""))
         print(f"    {name:<24} {secs:8.2f} s  {secs / n * 1e6:8.1f} µs/pair  {rin:>10,} → {rout:,}"
               if rout != "" else f"    {name:<24} {secs:8.2f} s  {secs / n * 1e6:8.1f} µs/pair")
+    for stage, mb in r.get("stage_rss_mb", {}).items():
+        print(f"    peak RSS in stage {stage}: {mb:,.0f} MB")
 
 
 def _growth(results: list[dict]) -> None:

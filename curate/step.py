@@ -9,7 +9,7 @@ Two optional capabilities, declared as class flags:
 
 * ``stateful``: the step keeps state across batches (a dedup index). It implements
   ``save_state(dir)`` / ``load_state(dir)``; the runner saves it at every checkpoint so a resumed
-  run continues with the same state.
+  run continues with the same state, and calls ``release()`` when the step's stage is over.
 * ``needs_full_pass``: the step must see the whole dataset before it can process any batch
   (out-of-fold models). It implements ``fit(batches)``; the runner materialises the stage before
   it and calls ``fit`` with a function that re-iterates that stage's batches.
@@ -118,7 +118,12 @@ class Step:
         return {}
 
     def close(self) -> None:
-        """Release backends."""
+        """The run is over (or failed): close backends."""
+
+    def release(self) -> None:
+        """The step's stage is over and its state saved: free what only ``process`` needs (a
+        dedup index, a full pass's fitted margins), so later stages do not carry it (at 10M pairs
+        that is GBs). ``summary`` and ``after_run`` must still work. Default: nothing."""
 
     def after_run(self, run_dir: Path, stats: dict[str, Any]) -> None:
         """Called once after the run with its final ``stats.json`` content (e.g. the export step

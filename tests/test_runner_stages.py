@@ -3,10 +3,13 @@
 import json
 
 import polars as pl
+import pytest
 
 from curate import Pipeline, Step
+from curate.errors import Interrupted
 from curate.io.writers import read_records
 from curate.testing import make_pairs
+from tests.helpers.stop_at import StopAt
 
 
 class CountAll(Step):
@@ -56,3 +59,52 @@ def test_stages_fit_and_state(tmp_path):
     rejected = pl.read_parquet(sorted((tmp_path / "out" / "rejected").glob("*.parquet")))
     assert set(rejected["_reason"]) == {"fifth"} and set(rejected["_step"]) == {"running_index"}
     assert not (tmp_path / "out" / "stages").exists()  # intermediate stage removed at the end
+
+
+class Releasing(RunningIndex):
+    """Records when the runner tells it its stage is over."""
+    name = "releasing"
+    events: list[str] = []
+
+    def process(self, batch):
+        self.events.append("process")
+        return super().process(batch)
+
+    def release(self):
+        self.events.append("release")
+        self.seen = None  # a process() after this would fail
+
+
+class FitAfter(CountAll):
+    name = "fit_after"
+
+    def fit(self, batches):
+        Releasing.events.append("fit")
+        super().fit(batches)
+
+
+def _releasing(tmp_path, *after):
+    src = tmp_path / "in.parquet"
+    make_pairs(12).write_parquet(src)
+    return Pipeline(input={"path": str(src)}, steps=[Releasing(), FitAfter(), *after],
+                    output={"dir": str(tmp_path / "out")}, batch_size=5)
+
+
+def test_a_stage_releases_its_steps_before_the_next_one(tmp_path):
+    Releasing.events = []
+    stats = _releasing(tmp_path).run()
+    assert Releasing.events == ["process"] * 3 + ["release", "fit"]
+    assert stats["steps"][0]["dropped"] == {"fifth": 2}  # its stats outlive the release
+
+
+def test_a_resumed_run_releases_the_restored_states_of_finished_stages(tmp_path, monkeypatch):
+    Releasing.events = []
+    monkeypatch.setattr(StopAt, "armed", True)
+    with pytest.raises(Interrupted):
+        _releasing(tmp_path, StopAt(2)).run()  # stops in stage 2, after stage 1 committed
+    assert Releasing.events == ["process"] * 3 + ["release", "fit"]
+    Releasing.events = []
+    monkeypatch.setattr(StopAt, "armed", False)
+    stats = _releasing(tmp_path, StopAt(2)).run(resume=True)
+    assert Releasing.events == ["release", "fit"]  # restored, released, never processed again
+    assert stats["output"]["records"] == 12 - 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from curate.stats import StepStats
@@ -64,8 +65,9 @@ class IdColumn:
     def extend(self, ids: Iterable[str]) -> None:
         self.series.append(pl.Series("id", list(ids), dtype=pl.Utf8))
 
-    def take(self, positions: Iterable[int]) -> list[str]:
-        return self.series.gather(pl.Series(list(positions), dtype=pl.Int64)).to_list()
+    def take(self, positions: Iterable[int] | np.ndarray) -> list[str]:
+        rows = positions if isinstance(positions, np.ndarray) else np.fromiter(positions, dtype=np.int64)
+        return self.series.gather(pl.Series(rows.astype(np.int64, copy=False))).to_list()
 
     def to_list(self) -> list[str]:
         return self.series.to_list()

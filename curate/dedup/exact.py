@@ -13,6 +13,7 @@ from pydantic import Field
 from curate.dedup.bookkeeping import cluster_counts, count_new_clusters, dedup_summary, with_cluster_counts
 from curate.dedup.resolve import resolve_kept_ids
 from curate.dedup.rule import rank_order
+from curate.dedup.seen_keys import SeenKeys
 from curate.dedup.text import Normalise, normalised, pair_text, prompt_view, stable_hashes
 from curate.registry import STEPS
 from curate.step import Options, Step
@@ -44,7 +45,8 @@ class ExactDedup(Step):
     ``dup_count`` (duplicates of it removed in the same batch). Removed records are dropped with
     reason ``exact_pair_dup`` or ``exact_prompt_dup`` and carry ``cluster_id`` and ``kept_id``.
     Streaming: within a batch the best record by ``keep_by`` is kept; across batches the first
-    seen is kept (it may already be written). State: the hashes seen so far (8 bytes + id each).
+    seen is kept (it may already be written). State: the hashes seen so far with the kept ids
+    (``SeenKeys``, ~45 bytes per kept record); dropped by ``release`` when the stage is over.
     Default ``fields: [pair]``: prompt dedup keeps one pair per prompt, which on data with several
     pairs per prompt removes most of it; when it removes more than ``prompt_warn_share`` the step
     logs a warning and its summary carries ``warning``.
@@ -58,7 +60,7 @@ class ExactDedup(Step):
 
     def __init__(self, *a: Any, **kw: Any):
         super().__init__(*a, **kw)
-        self.seen: dict[str, dict[int, str]] = {f: {} for f in self.options.fields}
+        self.seen: dict[str, SeenKeys] = {f: SeenKeys() for f in self.options.fields}
         self._has_dups: set[str] = set()
         self._warned = False
 
@@ -69,19 +71,26 @@ class ExactDedup(Step):
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
         # best-first, so the first of a group wins; _row_ restores the input order afterwards
         batch = batch.with_row_index("_row_")[rank_order(batch, self.options.keep_by)]
-        keys = {f: stable_hashes(self._texts(batch, f)) for f in self.options.fields}
+        fields = self.options.fields
+        keys = {f: stable_hashes(self._texts(batch, f)) for f in fields}
+        before = {f: self.seen[f].get(np.array(keys[f], dtype=np.int64)) for f in fields}  # earlier batches
+        new: dict[str, dict[int, str]] = {f: {} for f in fields}  # this batch's kept rows, in order
         ids = batch["id"].to_list()
         kept_id: list[str | None] = [None] * batch.height
         reason: list[str | None] = [None] * batch.height
         for i in range(batch.height):  # one ordered walk: a later row of the same batch sees earlier ones
-            for f in self.options.fields:  # 'pair' first by default: the stronger statement
-                rep = self.seen[f].get(keys[f][i])
+            for f in fields:  # 'pair' first by default: the stronger statement
+                rep = before[f][i]
+                if rep is None:
+                    rep = new[f].get(keys[f][i])
                 if rep is not None:
                     kept_id[i], reason[i] = rep, REASONS[f]
                     break
-            else:
-                for f in self.options.fields:
-                    self.seen[f].setdefault(keys[f][i], ids[i])
+            else:  # no field matched: the row is kept, and its keys are new in every field
+                for f in fields:
+                    new[f][keys[f][i]] = ids[i]
+        for f in fields:
+            self.seen[f].add(new[f].keys(), new[f].values())
         out = batch.with_columns(pl.Series("kept_id", kept_id, dtype=pl.Utf8),
                                  pl.Series("_reason_", reason, dtype=pl.Utf8))
         out = out.with_columns(pl.coalesce("kept_id", "id").alias("cluster_id"))
@@ -139,17 +148,17 @@ class ExactDedup(Step):
         (curate/dedup/resolve.py) so every rejected row's kept_id names a record that was kept."""
         resolve_kept_ids(run_dir)
 
+    def release(self) -> None:
+        self.seen = {f: SeenKeys() for f in self.options.fields}
+
     # ------------------------------------------------------------ state
     def save_state(self, directory: Path) -> None:
         for f, seen in self.seen.items():
-            pl.DataFrame({"key": np.fromiter(seen.keys(), dtype=np.int64, count=len(seen)),
-                          "id": list(seen.values())}, schema={"key": pl.Int64, "id": pl.Utf8}
-                         ).write_parquet(Path(directory) / f"seen-{f}.parquet")
+            seen.frame().write_parquet(Path(directory) / f"seen-{f}.parquet")
         pl.DataFrame({"id": sorted(self._has_dups)}, schema={"id": pl.Utf8}).write_parquet(
             Path(directory) / "clusters.parquet")
 
     def load_state(self, directory: Path) -> None:
         for f in self.seen:
-            df = pl.read_parquet(Path(directory) / f"seen-{f}.parquet")
-            self.seen[f] = dict(zip(df["key"].to_list(), df["id"].to_list()))
+            self.seen[f] = SeenKeys.from_frame(pl.read_parquet(Path(directory) / f"seen-{f}.parquet"))
         self._has_dups = set(pl.read_parquet(Path(directory) / "clusters.parquet")["id"].to_list())

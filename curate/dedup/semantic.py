@@ -128,6 +128,7 @@ class SemanticDedup(Step):
         self._global: GlobalClusters | None = None  # global mode: the clustering fit() computed
         self._offset = 0                   # global mode: rows processed before a resume
         self._spill: Path | None = None    # where indexes keep their on-disk vectors (the run's folder)
+        self._described: dict[str, Any] | None = None  # the index's describe(), kept by release()
 
     def ray_plan(self, ds: Any, plan: Any) -> Any:
         """On Ray: embed in an actor pool (filling the embedding cache), then index on the driver."""
@@ -263,7 +264,15 @@ class SemanticDedup(Step):
         return self.finish(batch, a.kept_id, a.field, a.sim, dup_total=a.size)
 
     def summary(self) -> dict[str, Any]:
-        return {**dedup_summary(self.stats), "index": self.indexes[0].describe() if self.indexes else None}
+        index = self.indexes[0].describe() if self.indexes else self._described
+        return {**dedup_summary(self.stats), "index": index}
+
+    def release(self) -> None:
+        """The index, its ids and a global clustering are only for ``process``; the summary keeps
+        the index's description."""
+        if self.indexes:
+            self._described = self.indexes[0].describe()
+        self.indexes, self.rep_ids, self._global = [], IdColumn(), None
 
     def after_run(self, run_dir: Path, stats: dict) -> None:
         """A later dedup step may have removed this step's representatives: follow the chains

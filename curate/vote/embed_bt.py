@@ -164,6 +164,9 @@ class EmbedBTVoter(Step):
         return {"id": np.concatenate(ids), "prompt": np.concatenate(prompts),
                 "cluster": cluster if (~np.ma.getmaskarray(cluster)).any() else None}
 
+    def release(self) -> None:
+        self.margins, self.index = np.zeros((0, len(self.voters))), None
+
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
         rows = self.index.lookup(batch["id"]) if self.index is not None else np.full(batch.height, -1)
         m = self.margins[np.maximum(rows, 0)] if len(self.margins) else np.zeros((batch.height, len(self.voters)))
