@@ -6,7 +6,8 @@ folds and the lookup need (a group key, an id hash, the margin: ~30 bytes), and 
 live in float16 files under the run directory (``VectorStore``), read back in row chunks:
 
 * ``VectorStore``: one ``<name>.f16`` file per feature map, appended a batch at a time, read
-  with ``np.fromfile`` at an offset (plain reads: the page cache holds the file, not our RSS).
+  back by rows: into new arrays for the cache, or mapped a chunk at a time and converted into one
+  reused buffer for the chunks beyond it (the page cache holds the file, not our RSS).
 * ``stream_cross_fit``: the same objective and folds as ``bt.fit_bt`` / ``bt.cross_fit``
   (L2-regularised logistic regression on ±d without intercept, C·2 for the half-flipped data),
   minimised by the same L-BFGS-B with scikit-learn's stopping rule, but the loss and gradient are
@@ -24,7 +25,9 @@ live in float16 files under the run directory (``VectorStore``), read back in ro
 
 from __future__ import annotations
 
+import mmap
 import shutil
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -55,14 +58,69 @@ class VectorStore:
             np.ascontiguousarray(m, dtype=np.float16).tofile(fh)
         self.rows[name] = self.rows.get(name, 0) + m.shape[0]
 
-    def read(self, name: str, start: int, stop: int) -> np.ndarray:
-        """Rows [start, stop) as float32."""
+    def read(self, name: str, start: int, stop: int, scratch: _Scratch | None = None) -> np.ndarray:
+        """Rows [start, stop) as float32: a new array, or `scratch`'s reused buffer (valid until its
+        next use). The reused path maps the rows instead of copying them out of the page cache and
+        writes into memory already faulted in: 160 ns a 256-d row where read + convert into new
+        arrays took 1,350 (numbers in ``_widen``)."""
         d = self.dims[name]
-        flat = np.fromfile(self.dir / f"{name}.f16", dtype=np.float16, count=(stop - start) * d, offset=start * d * 2)
-        return flat.reshape(-1, d).astype(np.float32)
+        path = self.dir / f"{name}.f16"
+        if scratch is None:
+            flat = np.fromfile(path, dtype=np.float16, count=(stop - start) * d, offset=start * d * 2)
+            return flat.reshape(-1, d).astype(np.float32)
+        out = scratch.rows(stop - start, d)
+        at, size = start * d * 2, (stop - start) * d * 2
+        base = at - at % mmap.ALLOCATIONGRANULARITY
+        with open(path, "rb") as fh:
+            if fh.seek(0, 2) < at + size:
+                raise OSError(f"{path}: holds fewer rows than the store recorded (rows {start}-{stop})")
+            # ACCESS_COPY: a private map torch may view as writable; nothing is written to it
+            m = mmap.mmap(fh.fileno(), size + at - base, access=mmap.ACCESS_COPY, offset=base)
+        try:
+            m.madvise(mmap.MADV_SEQUENTIAL)
+            half = np.frombuffer(m, dtype=np.float16, count=size // 2, offset=at - base).reshape(-1, d)
+            _widen(half, out)
+            del half  # the map cannot close while a view of it lives
+        finally:
+            m.close()
+        return out
 
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@cache
+def _torch():
+    try:
+        import torch
+    except ImportError:  # a core dependency, but the conversion does not need it
+        return None
+    return torch
+
+
+def _widen(half: np.ndarray, out: np.ndarray) -> None:
+    """float16 → float32 into `out`. numpy converts without SIMD here (2.3 ns per value, measured
+    with numpy 2.4 on the 2-core CI machine); torch's copy uses the CPU's F16C conversion (0.5 ns).
+    An uncached 256-d chunk row of the BT fit (map + convert) now costs ~160 ns against ~260 ns
+    for the two products every row pays, cached or not; before, reading into new arrays and
+    converting with numpy took ~1,350 ns."""
+    torch = _torch()
+    if torch is None:
+        np.copyto(out, half)
+    else:
+        torch.from_numpy(out).copy_(torch.from_numpy(half))
+
+
+class _Scratch:
+    """A float32 matrix reused for every chunk that is not cached (its pages faulted in once)."""
+
+    def __init__(self) -> None:
+        self._full = np.zeros(0, np.float32)
+
+    def rows(self, rows: int, dim: int) -> np.ndarray:
+        if self._full.size < rows * dim:
+            self._full = np.empty(rows * dim, np.float32)
+        return self._full[:rows * dim].reshape(rows, dim)
 
 
 def _chunks(n: int, size: int = CHUNK_ROWS):
@@ -80,14 +138,20 @@ class _Chunks:
         self.n = store.rows[name]
         self.cache: dict[int, np.ndarray] = {}
         self.room = cache_bytes
+        self._scratch = _Scratch()
 
     def __iter__(self):
+        """(start, stop, rows as float32); a chunk that is not cached is a view of a reused
+        buffer, so the rows are only valid until the next chunk is asked for."""
+        d = self.store.dims[self.name]
         for a, b in _chunks(self.n, self.chunk):
             x = self.cache.get(a)
             if x is None:
-                x = self.store.read(self.name, a, b)
-                if x.nbytes <= self.room:
-                    self.cache[a], self.room = x, self.room - x.nbytes
+                if (b - a) * d * 4 <= self.room:
+                    x = self.cache[a] = self.store.read(self.name, a, b)
+                    self.room -= x.nbytes
+                else:
+                    x = self.store.read(self.name, a, b, self._scratch)
             yield a, b, x
 
 
