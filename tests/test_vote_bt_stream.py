@@ -83,19 +83,3 @@ def test_step_votes_equal_in_memory_reference_and_vectors_are_removed(hh, tmp_pa
     assert np.abs(got - want).max() < 1e-4
     assert step.stats.counts["unseen_pairs"] == 0
 
-
-def test_reused_buffer_reads_equal_plain_reads(tmp_path):
-    from curate.vote.bt_stream import _Scratch
-
-    rng = np.random.default_rng(0)
-    m = rng.standard_normal((5000, 48)).astype(np.float16)
-    store = VectorStore(tmp_path / "v")
-    store.append("x", m)
-    scratch = _Scratch()
-    for a, b in [(0, 7), (13, 4000), (4999, 5000), (1, 5000)]:  # offsets off every page boundary
-        got = store.read("x", a, b, scratch)
-        assert got.dtype == np.float32 and np.array_equal(got, store.read("x", a, b))
-        assert np.array_equal(got, m[a:b].astype(np.float32))
-    store.rows["x"] = 6000  # the file holds fewer rows than recorded: said, not read past
-    with pytest.raises(OSError, match="fewer rows"):
-        store.read("x", 4000, 6000, scratch)

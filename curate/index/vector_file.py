@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from curate.half import read_rows
+
 FILE = "vectors.f16"
 
 
@@ -97,13 +99,11 @@ class VectorFile:
             del mm
 
     def chunks(self, size: int = 65_536) -> Iterator[tuple[int, np.ndarray]]:
-        """(first position, float32 block) over every row, read with plain reads (nothing stays mapped)."""
+        """(first position, float32 block) over every row (``curate.half``: nothing stays mapped).
+        Each block is a new array: callers keep them (the training sample is cut from them)."""
         self.flush()
-        with open(self._path, "rb") as fh:
-            for start in range(0, self.n, size):
-                count = min(size, self.n - start)
-                block = np.fromfile(fh, dtype=self.DTYPE, count=count * self.dim)
-                yield start, block.reshape(count, self.dim).astype(np.float32)
+        for start in range(0, self.n, size):
+            yield start, read_rows(self._path, start, min(self.n, start + size), self.dim)
 
     # ------------------------------------------------------------ state
     def save(self, directory: Path) -> None:

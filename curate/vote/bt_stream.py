@@ -25,14 +25,13 @@ live in float16 files under the run directory (``VectorStore``), read back in ro
 
 from __future__ import annotations
 
-import mmap
 import shutil
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from curate.half import RowBuffer, read_rows
 from curate.id_hash import find_sorted
 from curate.vote.bt import fold_ids
 from curate.vote.groups import link_groups
@@ -58,69 +57,12 @@ class VectorStore:
             np.ascontiguousarray(m, dtype=np.float16).tofile(fh)
         self.rows[name] = self.rows.get(name, 0) + m.shape[0]
 
-    def read(self, name: str, start: int, stop: int, scratch: _Scratch | None = None) -> np.ndarray:
-        """Rows [start, stop) as float32: a new array, or `scratch`'s reused buffer (valid until its
-        next use). The reused path maps the rows instead of copying them out of the page cache and
-        writes into memory already faulted in: 160 ns a 256-d row where read + convert into new
-        arrays took 1,350 (numbers in ``_widen``)."""
-        d = self.dims[name]
-        path = self.dir / f"{name}.f16"
-        if scratch is None:
-            flat = np.fromfile(path, dtype=np.float16, count=(stop - start) * d, offset=start * d * 2)
-            return flat.reshape(-1, d).astype(np.float32)
-        out = scratch.rows(stop - start, d)
-        at, size = start * d * 2, (stop - start) * d * 2
-        base = at - at % mmap.ALLOCATIONGRANULARITY
-        with open(path, "rb") as fh:
-            if fh.seek(0, 2) < at + size:
-                raise OSError(f"{path}: holds fewer rows than the store recorded (rows {start}-{stop})")
-            # ACCESS_COPY: a private map torch may view as writable; nothing is written to it
-            m = mmap.mmap(fh.fileno(), size + at - base, access=mmap.ACCESS_COPY, offset=base)
-        try:
-            m.madvise(mmap.MADV_SEQUENTIAL)
-            half = np.frombuffer(m, dtype=np.float16, count=size // 2, offset=at - base).reshape(-1, d)
-            _widen(half, out)
-            del half  # the map cannot close while a view of it lives
-        finally:
-            m.close()
-        return out
+    def read(self, name: str, start: int, stop: int, buffer: RowBuffer | None = None) -> np.ndarray:
+        """Rows [start, stop) as float32: a new array, or `buffer`'s (valid until its next use)."""
+        return read_rows(self.dir / f"{name}.f16", start, stop, self.dims[name], buffer)
 
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-@cache
-def _torch():
-    try:
-        import torch
-    except ImportError:  # a core dependency, but the conversion does not need it
-        return None
-    return torch
-
-
-def _widen(half: np.ndarray, out: np.ndarray) -> None:
-    """float16 → float32 into `out`. numpy converts without SIMD here (2.3 ns per value, measured
-    with numpy 2.4 on the 2-core CI machine); torch's copy uses the CPU's F16C conversion (0.5 ns).
-    An uncached 256-d chunk row of the BT fit (map + convert) now costs ~160 ns against ~260 ns
-    for the two products every row pays, cached or not; before, reading into new arrays and
-    converting with numpy took ~1,350 ns."""
-    torch = _torch()
-    if torch is None:
-        np.copyto(out, half)
-    else:
-        torch.from_numpy(out).copy_(torch.from_numpy(half))
-
-
-class _Scratch:
-    """A float32 matrix reused for every chunk that is not cached (its pages faulted in once)."""
-
-    def __init__(self) -> None:
-        self._full = np.zeros(0, np.float32)
-
-    def rows(self, rows: int, dim: int) -> np.ndarray:
-        if self._full.size < rows * dim:
-            self._full = np.empty(rows * dim, np.float32)
-        return self._full[:rows * dim].reshape(rows, dim)
 
 
 def _chunks(n: int, size: int = CHUNK_ROWS):
@@ -138,7 +80,7 @@ class _Chunks:
         self.n = store.rows[name]
         self.cache: dict[int, np.ndarray] = {}
         self.room = cache_bytes
-        self._scratch = _Scratch()
+        self._buffer = RowBuffer()
 
     def __iter__(self):
         """(start, stop, rows as float32); a chunk that is not cached is a view of a reused
@@ -151,7 +93,7 @@ class _Chunks:
                     x = self.cache[a] = self.store.read(self.name, a, b)
                     self.room -= x.nbytes
                 else:
-                    x = self.store.read(self.name, a, b, self._scratch)
+                    x = self.store.read(self.name, a, b, self._buffer)
             yield a, b, x
 
 
