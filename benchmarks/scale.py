@@ -2,9 +2,10 @@
 
 Data: the shared HH-RLHF sample resampled with perturbations (a random tag and a shuffled word
 pair per copy, so copies are near-duplicates but not exact ones) to N pairs, written once to
-``.benchdata/`` (about 1 GB per million pairs). Each size runs in a fresh subprocess; peak RSS
+``.benchdata/`` (about 1.5 GB per million pairs). Each size runs in a fresh subprocess; peak RSS
 is sampled over that process and all its descendants (on Ray: the raylet, workers and object
-store processes of the local cluster too), every 0.2 s.
+store processes of the local cluster too), every 0.2 s, and on the local engine also given per
+stage (which steps hold the memory).
 
     python benchmarks/scale.py                                  # 100k, 1M, 3M, 10M, hashing embedder
     python benchmarks/scale.py --sizes 100000 1000000 --engine local ray
