@@ -224,7 +224,7 @@ def _report(n: int, engine: str, r: dict) -> None:
         rin, rout = rows.get(name, (r["read"], ""))
         print(f"    {name:<24} {secs:8.2f} s  {secs / n * 1e6:8.1f} µs/pair  {rin:>10,} → {rout:,}"
               if rout != "" else f"    {name:<24} {secs:8.2f} s  {secs / n * 1e6:8.1f} µs/pair")
-    for stage, mb in r.get("stage_rss_mb", {}).items():
+    for stage, mb in (r.get("stage_rss_mb", {}) if engine == "local" else {}).items():  # Ray: not tracked
         print(f"    peak RSS in stage {stage}: {mb:,.0f} MB")
 
 

@@ -82,4 +82,3 @@ def test_step_votes_equal_in_memory_reference_and_vectors_are_removed(hh, tmp_pa
                      for s in (0, 1)], axis=1)
     assert np.abs(got - want).max() < 1e-4
     assert step.stats.counts["unseen_pairs"] == 0
-

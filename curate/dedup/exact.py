@@ -46,7 +46,7 @@ class ExactDedup(Step):
     reason ``exact_pair_dup`` or ``exact_prompt_dup`` and carry ``cluster_id`` and ``kept_id``.
     Streaming: within a batch the best record by ``keep_by`` is kept; across batches the first
     seen is kept (it may already be written). State: the hashes seen so far with the kept ids
-    (``SeenKeys``, ~45 bytes per kept record); dropped by ``release`` when the stage is over.
+    (``SeenKeys``, ~48 bytes per kept record); dropped by ``release`` when the stage is over.
     Default ``fields: [pair]``: prompt dedup keeps one pair per prompt, which on data with several
     pairs per prompt removes most of it; when it removes more than ``prompt_warn_share`` the step
     logs a warning and its summary carries ``warning``.

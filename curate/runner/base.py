@@ -29,6 +29,7 @@ from curate.io.reader import ReadBatch
 from curate.io.writers import write_json
 from curate.runner.checkpoint import Checkpoint, prepare_run_dir
 from curate.runner.checks import RunChecks, health
+from curate.runner.memory import return_freed_memory
 from curate.runner.outputs import RunFiles
 from curate.stats import StepStats
 
@@ -94,6 +95,14 @@ class Runner(ABC):
             s.dropped[q["reason"]] += 1
         self.files.quarantine(batch.index, batch.quarantined)
         return s
+
+    @staticmethod
+    def release(steps) -> None:
+        """Tell `steps` their stage is over and committed (``Step.release``), then hand the freed
+        memory back, so later stages do not carry a dedup index or fitted margins."""
+        for step in steps:
+            step.release()
+        return_freed_memory()
 
     def snapshot(self) -> dict:
         return {"read": self.read_stats.to_dict(), **{s.label: s.stats.to_dict() for s in self.p.steps}}

@@ -18,7 +18,6 @@ from curate.io.writers import ShardWriter, read_shard
 from curate.registry import ENGINES
 from curate.runner.base import Runner, default_cache_dir, safe_name
 from curate.runner.checkpoint import Checkpoint
-from curate.runner.memory import return_freed_memory
 from curate.runner.progress import RunProgress
 from curate.step import Step
 
@@ -44,17 +43,14 @@ class LocalRunner(Runner):
         try:
             for step in self.p.steps:
                 step.setup(ctx)
-            for step in (s for done in stages[:ck.stage] for s in done):
-                step.release()  # a resumed run restored the states of stages already done
-            return_freed_memory()
+            if ck.stage:  # a resumed run restored the states of stages already done
+                self.release(s for done in stages[:ck.stage] for s in done)
             with RunProgress(enabled=self.show_progress) as prog:
                 for k in range(ck.stage, len(stages)):
                     self._run_stage(k, stages, ck, prog)
                     ck.stage, ck.done = k + 1, 0
                     ck.save(self.run_dir)
-                    for step in stages[k]:  # saved with the commit above; later stages need none of it
-                        step.release()
-                    return_freed_memory()
+                    self.release(stages[k])  # saved with the commit above; later stages need none of it
         except KeyboardInterrupt:
             raise Interrupted(self.run_dir, ck.stage, ck.done) from None
         finally:

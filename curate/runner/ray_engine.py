@@ -58,7 +58,6 @@ from curate.io.writers import ShardWriter, read_shard
 from curate.registry import ENGINES
 from curate.runner.base import Runner
 from curate.runner.checkpoint import Checkpoint
-from curate.runner.memory import return_freed_memory
 from curate.runner.ray_plan import RayPlan
 from curate.runner.ray_resume import BlockLog
 from curate.runner.ray_tasks import RunSink, by_block, with_block
@@ -101,9 +100,7 @@ class RayRunner(Runner):
                     self._run_stage(ray, plans[-1], stages, ck)
                     ck.stage, ck.done = k + 1, 0
                     ck.save(self.run_dir)
-                    for step in plans[-1].driver_steps:  # see LocalRunner.execute
-                        step.release()
-                    return_freed_memory()
+                    self.release(plans[-1].driver_steps)
             self._sum_stats(len(stages))
         finally:
             for step in (s for plan in plans for s in plan.driver_steps):
