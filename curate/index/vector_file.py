@@ -10,7 +10,9 @@ the rows in doublings (sparse: no disk is used until rows are written) so the ma
 appended after it was made; it is remade only when that room is used up, or once the pages it
 has touched may add up to ``MAP_BUDGET`` bytes: mapped pages count toward the process's RSS,
 so the map is dropped then and its pages stay in the page cache only. (A map per call, as
-before, paid a fault on every row: 20 -> 35 µs per pair from 100k to 1M rows.)
+before, paid a fault on every row read: the re-rank's reads took 20 -> 35 µs per pair from 100k
+to 1M scale pairs, against 13 -> 16 with a 256 MB budget and 14 -> 22 with 64 MB;
+benchmarks/README.md, "Scale, 2026-12-02c".)
 ``chunks()`` streams every row in blocks for a retrain.
 
 State: ``save(directory)`` hard-links the file there (a copy when the link is refused, e.g. across
@@ -40,7 +42,7 @@ FILE = "vectors.f16"
 
 class VectorFile:
     DTYPE = np.float16
-    MAP_BUDGET = 256 << 20  # bytes of pages the read map may touch before it is dropped (RSS)
+    MAP_BUDGET = 128 << 20  # bytes of pages the read map may touch before it is dropped (its RSS, per index)
     MIN_ROOM = 1 << 16      # rows the file is first grown to ahead of the writes
 
     def __init__(self, dim: int, directory: Path | None = None):
