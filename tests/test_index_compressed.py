@@ -60,8 +60,7 @@ def test_compressed_state_round_trips_and_never_writes_into_the_saved_state(tmp_
     state = tmp_path / "state"
     state.mkdir()
     a.save(state)
-    counted = 8000 * a.store.row_bytes  # the file is grown ahead of its rows: only these count
-    saved = (state / "vectors.f16").read_bytes()[:counted]
+    saved = (state / "vectors.f16").read_bytes()
     b = FaissIndex(64, kind="compressed", ivf_threshold=3000, device="cpu")
     b.load(state)
     b.spill_to(tmp_path / "spill")
@@ -70,7 +69,7 @@ def test_compressed_state_round_trips_and_never_writes_into_the_saved_state(tmp_
     fed(b, x[8000:])
     assert (a.search(x, 1)[1] == b.search(x, 1)[1]).all()
     # a's appends go to its own file, b copied the state's rows into a new file under spill_to
-    assert (state / "vectors.f16").read_bytes()[:counted] == saved and b.store._path.parent == tmp_path / "spill"
+    assert (state / "vectors.f16").read_bytes()[:len(saved)] == saved and b.store._path.parent == tmp_path / "spill"
 
 
 def test_compressed_state_before_the_switch_round_trips(tmp_path):
@@ -111,23 +110,25 @@ def test_vector_file_reads_rows_and_chunks(tmp_path):
     assert not path.exists()  # a file the object created goes with it
 
 
-def test_vector_file_keeps_one_read_map_while_rows_are_appended(tmp_path, monkeypatch):
-    monkeypatch.setattr(VectorFile, "MIN_ROOM", 64)
+def test_vector_file_reads_rows_appended_between_reads_and_after_a_load(tmp_path):
     rng = np.random.default_rng(7)
     x = rng.standard_normal((300, 8)).astype(np.float32)
-    f = VectorFile(8, tmp_path)
+    f = VectorFile(8, tmp_path / "a")
     f.append(x[:10])
-    assert np.allclose(f.rows(np.arange(10)), x[:10], atol=1e-2)
-    first = f._map
-    f.append(x[10:50])  # within the room the file was grown to: the same map sees the new rows
-    assert np.allclose(f.rows(np.array([49, 0, 30])), x[[49, 0, 30]], atol=1e-2) and f._map is first
-    f.append(x[50:300])  # past the room: the file doubles (at least) and the map is remade
-    assert f._room >= 300 and f._map is None
-    assert np.allclose(f.rows(np.arange(300)), x, atol=1e-2) and len(f._map) >= 300
-    monkeypatch.setattr(VectorFile, "MAP_BUDGET", 4096)  # a page: the next read drops the map first
-    held = f._map
-    assert np.allclose(f.rows(np.array([299])), x[[299]], atol=1e-2) and f._map is not held
-    assert np.allclose(np.concatenate([b for _, b in f.chunks(size=128)]), x, atol=1e-2)  # rows only, not room
+    assert np.allclose(f.rows(np.array([3, 3, 9])), x[[3, 3, 9]], atol=1e-2)  # repeated ids: one read
+    f.append(x[10:300])  # the same descriptor sees rows written after it was opened
+    assert np.allclose(f.rows(np.array([[299, 0], [150, 10]])), x[[[299, 0], [150, 10]]], atol=1e-2)
+    state = tmp_path / "state"
+    state.mkdir()
+    f.save(state)
+    g = VectorFile(8, tmp_path / "b")
+    g.load(state)
+    assert np.allclose(g.rows(np.arange(300)), x, atol=1e-2)  # read in place from the state
+    g.append(x[:5])  # now its own copy, then the new rows
+    assert np.allclose(g.rows(np.array([0, 302])), x[[0, 2]], atol=1e-2) and g._path.parent == tmp_path / "b"
+    f.close()
+    g.close()
+    assert f._rfd is None and g._rfd is None
 
 
 def test_vector_file_refuses_a_state_with_missing_rows(tmp_path):

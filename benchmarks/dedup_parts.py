@@ -1,0 +1,155 @@
+"""Where semantic_dedup's index time goes as it grows: µs per pair per part, per 100k-pair segment.
+
+    python benchmarks/dedup_parts.py --pairs 1000000                   # the default compressed index
+    python benchmarks/dedup_parts.py --pairs 300000 --exact            # also the exact index's removals
+    python benchmarks/dedup_parts.py --pairs 1000000 --set nprobe=4    # a FaissIndex option
+
+Vectors: the scale benchmark's pairs (``benchmarks/scale.py``'s generated file) after drop_identical,
+length_filter and exact_dedup, embedded once by semantic_dedup's own ``vectors()`` (the hashing
+embedder, 256-d, ``fields: [response]`` as in pipelines/clean_preferences.yaml) and cached under
+``.benchdata/``. They are fed through ``assign_chunk`` and ``add`` in batches of 5000 and chunks of
+2048, as the step does, with its default index (``kind: auto``) and threshold 0.97.
+
+Per segment it prints the µs per pair of the compressed index's parts: ``search`` (all of it),
+``rerank`` (both re-rank steps), ``codes`` (the 4-bit scalar codes' gather and decode), ``disk``
+(the float16 rows of the vector file), ``add`` (all of it) and ``regrow`` (retraining). The rest
+of ``search`` is faiss' own (the HNSW coarse search and the fast-scan of the lists). At the end:
+of 3,000 removed pairs, the share for which the final index still returns a row >= 0.97 (exact
+best by brute force over the index's rows); with ``--exact``, the removals compared with the flat
+index's (slow: the flat search grows with N).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+THRESHOLD, BATCH, CHUNK = 0.97, 5000, 2048
+
+
+def vectors(pairs: int) -> np.ndarray:
+    """The response vectors of the scale data's first `pairs` pairs after the exact stages (cached)."""
+    cache = ROOT / ".benchdata" / f"dedup-parts-{pairs}.npy"
+    if cache.exists():
+        return np.load(cache, mmap_mode="r")
+    import subprocess
+
+    import polars as pl
+
+    from curate.dedup.semantic import SemanticDedup
+
+    out = ROOT / ".benchdata" / f"scale-out-{pairs}-local"
+    subprocess.run([sys.executable, str(Path(__file__).parent / "scale.py"), "--sizes", str(pairs),
+                    *[x for s in ("semantic_dedup", "embed_bt_voter", "ensemble", "bias_report", "export")
+                      for x in ("--skip", s)]], check=True)
+    step = SemanticDedup(options={"embedder": {"backend": "hashing", "cache": False, "options": {"dim": 256}},
+                                  "fields": ["response"]})
+    parts = [step.vectors(pl.read_parquet(f))[0].astype(np.float16)
+             for f in sorted(glob.glob(str(out / "data" / "*.parquet")))]
+    np.save(cache, np.concatenate(parts))
+    return np.load(cache, mmap_mode="r")
+
+
+def timed(spent: collections.Counter, cls: type, name: str, key: str) -> None:
+    """Wrap cls.name so its seconds add up in spent[key]."""
+    raw = cls.__dict__[name]
+    static = isinstance(raw, staticmethod)
+    fn = raw.__func__ if static else raw
+
+    def wrapper(*a, **kw):
+        t = time.perf_counter()
+        try:
+            return fn(*a, **kw)
+        finally:
+            spent[key] += time.perf_counter() - t
+
+    setattr(cls, name, staticmethod(wrapper) if static else wrapper)
+
+
+def run(vecs: np.ndarray, options: dict, segment: int, spent: collections.Counter):
+    from curate.dedup.cluster import assign_chunk
+    from curate.index.faiss_index import FaissIndex
+
+    index = FaissIndex(vecs.shape[1], **options)
+    leaders, marks, start = [], [], time.perf_counter()
+    for at in range(0, len(vecs), BATCH):
+        batch = np.ascontiguousarray(vecs[at:at + BATCH], dtype=np.float32)
+        for c in range(0, len(batch), CHUNK):
+            v = batch[c:c + CHUNK]
+            r = assign_chunk([v], [index], [THRESHOLD])
+            index.add(v[r.leader])
+            leaders.append(np.flatnonzero(r.leader) + at + c)
+        done = min(at + BATCH, len(vecs))
+        if done % segment == 0 or done == len(vecs):
+            marks.append((done, time.perf_counter() - start, dict(spent), index.ntotal, index._lists()[0]))
+    return index, np.concatenate(leaders), marks
+
+
+def report(marks: list, parts: list[str]) -> None:
+    print(f"{'pairs':>9} {'index rows':>10} {'lists':>6} {'µs/pair':>8} | " + " ".join(f"{p:>7}" for p in parts))
+    prev_n, prev_t, prev = 0, 0.0, {}
+    for n, t, spent, rows, lists in marks:
+        scale = 1e6 / (n - prev_n)  # seconds in this segment -> µs per pair
+        cols = " ".join(f"{(spent.get(p, 0) - prev.get(p, 0)) * scale:7.1f}" for p in parts)
+        print(f"{n:>9,} {rows:>10,} {lists or 0:>6} {(t - prev_t) * scale:8.1f} | {cols}")
+        prev_n, prev_t, prev = n, t, spent
+
+
+def query_recall(index, vecs: np.ndarray, leaders: np.ndarray) -> None:
+    """Of 3,000 removed pairs (each has a kept row >= threshold in the index), how many the index finds."""
+    removed = np.setdiff1d(np.arange(len(vecs)), leaders)
+    q = np.asarray(vecs[np.sort(np.random.default_rng(1).choice(removed, min(3000, len(removed)), replace=False))],
+                   dtype=np.float32)
+    rows, best = np.asarray(vecs[leaders], dtype=np.float32), np.full(len(q), -1.0, np.float32)
+    for s in range(0, len(rows), 200_000):
+        best = np.maximum(best, (q @ rows[s:s + 200_000].T).max(axis=1))
+    found = index.search(q, 1)[0][:, 0] >= THRESHOLD
+    need = best >= THRESHOLD
+    print(f"removed pairs whose kept match the final index returns: {int((found & need).sum())} / "
+          f"{int(need.sum())} = {(found & need).sum() / max(1, need.sum()):.4f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pairs", type=int, default=1_000_000, help="a size benchmarks/scale.py generates")
+    ap.add_argument("--segment", type=int, default=100_000)
+    ap.add_argument("--exact", action="store_true", help="also run the flat index and compare removals")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="a FaissIndex option (kind, nprobe, refine, ef_search, ...)")
+    a = ap.parse_args()
+    import yaml
+
+    from curate.index import faiss_compressed as fc
+    from curate.index import vector_file as vf
+
+    spent: collections.Counter = collections.Counter()
+    for cls, name, key in [(fc.CompressedIVF, "search", "search"), (fc.CompressedIVF, "_best", "rerank"),
+                           (fc.CompressedIVF, "_sq_rows", "codes"), (vf.VectorFile, "rows", "disk"),
+                           (fc.CompressedIVF, "add", "add"), (fc.CompressedIVF, "build", "regrow")]:
+        timed(spent, cls, name, key)
+    vecs = vectors(a.pairs)
+    options = {"kind": "auto", **{k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in a.sets)}}
+    index, leaders, marks = run(vecs, options, a.segment, spent)
+    print(f"{len(vecs):,} pairs, index {options}: {marks[-1][1]:.1f} s, {len(vecs) - len(leaders):,} removed")
+    report(marks, ["search", "rerank", "codes", "disk", "add", "regrow"])
+    query_recall(index, vecs, leaders)
+    if a.exact:
+        _, exact, marks = run(vecs, {**options, "kind": "flat"}, a.segment, collections.Counter())
+        both = len(np.intersect1d(np.setdiff1d(np.arange(len(vecs)), exact),
+                                  np.setdiff1d(np.arange(len(vecs)), leaders)))
+        n_exact = len(vecs) - len(exact)
+        print(f"exact index: {marks[-1][1]:.1f} s, {n_exact:,} removed; found by both {both:,}: "
+              f"recall {both / max(1, n_exact):.4f}, removed only by this index {len(vecs) - len(leaders) - both:,}")
+
+
+if __name__ == "__main__":
+    main()
