@@ -20,11 +20,14 @@ from functools import cache
 def _malloc_trim():
     if not sys.platform.startswith("linux"):
         return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc.malloc_trim  # glibc only; AttributeError on musl
-    except (OSError, AttributeError):
-        return None
+    # glibc's soname first: find_library runs `ldconfig -p` in a child process, and a child forked
+    # from a process holding GBs shows that RSS twice to a sampler of the process tree for a moment
+    for name in (lambda: "libc.so.6", lambda: ctypes.util.find_library("c")):
+        try:
+            return ctypes.CDLL(name()).malloc_trim  # glibc only; AttributeError on musl
+        except (OSError, AttributeError, TypeError):  # TypeError: find_library found none
+            continue
+    return None
 
 
 def return_freed_memory() -> None:
