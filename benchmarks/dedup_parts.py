@@ -11,9 +11,10 @@ embedder, 256-d, ``fields: [response]`` as in pipelines/clean_preferences.yaml) 
 2048, as the step does, with its default index (``kind: auto``) and threshold 0.97.
 
 Per segment it prints the µs per pair of the compressed index's parts: ``search`` (all of it),
-``rerank`` (both re-rank steps), ``codes`` (the 4-bit scalar codes' gather and decode), ``disk``
-(the float16 rows of the vector file), ``add`` (all of it) and ``regrow`` (retraining). The rest
-of ``search`` is faiss' own (the HNSW coarse search and the fast-scan of the lists). At the end:
+``codes`` (the middle re-rank: the 4-bit scalar codes gathered and scored), ``exact`` (the last
+re-rank, with ``disk``: the float16 rows read from the vector file), ``add`` (all of it) and
+``regrow`` (retraining). The rest of ``search`` is faiss' own (the HNSW coarse search and the
+fast-scan of the lists) and picking each step's best. At the end:
 of 3,000 removed pairs, the share for which the final index still returns a row >= 0.97 (exact
 best by brute force over the index's rows); with ``--exact``, the removals compared with the flat
 index's (slow: the flat search grows with N).
@@ -131,18 +132,19 @@ def main() -> None:
     import yaml
 
     from curate.index import faiss_compressed as fc
+    from curate.index import scalar_codes as sc
     from curate.index import vector_file as vf
 
     spent: collections.Counter = collections.Counter()
-    for cls, name, key in [(fc.CompressedIVF, "search", "search"), (fc.CompressedIVF, "_best", "rerank"),
-                           (fc.CompressedIVF, "_sq_rows", "codes"), (vf.VectorFile, "rows", "disk"),
+    for cls, name, key in [(fc.CompressedIVF, "search", "search"), (sc.ScalarCodes, "similarities", "codes"),
+                           (fc.CompressedIVF, "_exact", "exact"), (vf.VectorFile, "rows", "disk"),
                            (fc.CompressedIVF, "add", "add"), (fc.CompressedIVF, "build", "regrow")]:
         timed(spent, cls, name, key)
     vecs = vectors(a.pairs)
     options = {"kind": "auto", **{k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in a.sets)}}
     index, leaders, marks = run(vecs, options, a.segment, spent)
     print(f"{len(vecs):,} pairs, index {options}: {marks[-1][1]:.1f} s, {len(vecs) - len(leaders):,} removed")
-    report(marks, ["search", "rerank", "codes", "disk", "add", "regrow"])
+    report(marks, ["search", "codes", "exact", "disk", "add", "regrow"])
     query_recall(index, vecs, leaders)
     if a.exact:
         _, exact, marks = run(vecs, {**options, "kind": "flat"}, a.segment, collections.Counter())

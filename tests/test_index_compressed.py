@@ -89,10 +89,11 @@ def test_compressed_holds_a_fraction_of_the_vectors_in_memory():
     x = clustered(5, 20_000, dim=256)
     idx = fed(FaissIndex(256, kind="compressed", ivf_threshold=5000, device="cpu"), x)
     comp = idx._compressed
-    in_memory = (faiss.serialize_index(comp._index).size + comp._codes.n * comp._codes.width) / idx.ntotal
+    codes = comp._sq.codes
+    in_memory = (faiss.serialize_index(comp._index).size + codes.n * codes.width) / idx.ntotal
     # 32 B of 4-bit PQ codes + an 8-byte id, 128 B of 4-bit scalar codes, the centroids
-    assert in_memory < 200 and comp._codes.width == 128 and comp._codes.n == 20_000
-    assert len(comp._codes._blocks) == 1  # code blocks are allocated as they fill
+    assert in_memory < 200 and codes.width == 128 and codes.n == 20_000
+    assert len(codes._blocks) == 1  # code blocks are allocated as they fill
     assert idx.store.row_bytes == 512 and len(idx.store) == 20_000  # the exact vectors: on disk, float16
 
 
@@ -143,7 +144,7 @@ def test_vector_file_refuses_a_state_with_missing_rows(tmp_path):
 
 
 def test_code_blocks_take_rows_across_blocks():
-    from curate.index.faiss_compressed import CodeBlocks
+    from curate.index.scalar_codes import CodeBlocks
 
     blocks = CodeBlocks(3)
     blocks.BLOCK = 5
@@ -174,3 +175,30 @@ def test_a_loaded_state_saved_again_before_any_append_outlives_the_old_state(tmp
     c = FaissIndex(64, kind="compressed", ivf_threshold=2000, device="cpu")
     c.load(new)
     assert c.ntotal == 4000 and (c.search(x[:100], 1)[1][:, 0] == np.arange(100)).all()
+
+
+@pytest.mark.parametrize("dim", [8, 7])
+def test_scalar_code_similarities_equal_decoded_dot_products(dim):
+    """Scored on the raw nibbles (an offset per query + weights per nibble), the similarities are
+    those of the decoded vectors; -1 candidates score -inf. An odd dimension leaves a nibble unused."""
+    from curate.index.scalar_codes import ScalarCodes
+
+    rng = np.random.default_rng(dim)
+    x = rng.standard_normal((500, dim)).astype(np.float32)
+    codes = ScalarCodes.trained_on(x[:200])
+    codes.codes.BLOCK = 64  # several blocks
+    codes.append(x[:300])
+    codes.append(x[300:])
+    q = rng.standard_normal((6, dim)).astype(np.float32)
+    ids = rng.integers(0, 500, size=(6, 9))
+    ids[2, 4] = -1
+    got = codes.similarities(q, ids)
+    decoded = codes.sq.decode(codes.codes.take(np.where(ids >= 0, ids, 0).ravel())).reshape(6, 9, dim)
+    want = np.einsum("nd,nkd->nk", q, decoded)
+    assert got[2, 4] == -np.inf
+    ok = ids >= 0
+    np.testing.assert_allclose(got[ok], want[ok], rtol=1e-5, atol=1e-5)
+    # and a saved quantizer gives the same scores
+    again = ScalarCodes.from_trained(codes.trained_array())
+    again.codes = codes.codes
+    np.testing.assert_allclose(again.similarities(q, ids)[ok], got[ok], rtol=1e-6)

@@ -12,7 +12,8 @@ Three parts, each for one of the scale goals (benchmarks/README.md, "Vector inde
   RAM, not the ~13 GB of an HNSW graph over float32 vectors.
 * **Re-ranking in two steps.** PQ similarities are rough (sd ~0.1 on hashing vectors), too rough
   for a 0.95 threshold, so the ``CANDIDATES`` best by PQ code are re-scored with 4-bit scalar codes
-  kept in memory (dim/2 bytes per vector, sd ~0.02), and the ``refine`` best of those exactly, against
+  kept in memory (dim/2 bytes per vector, sd ~0.02; scored on the codes, ``scalar_codes.py``), and the
+  ``refine`` best of those exactly, against
   the float16 vectors of a ``VectorFile`` on disk; those exact scores are what ``search`` returns.
   The middle step is there because a row read from disk costs a page fault (~1.5 µs) once the file
   outgrows what the process has touched, so reading all 64 candidates made the query cost grow
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from curate.errors import ConfigError, require
+from curate.index.scalar_codes import ScalarCodes
 from curate.index.vector_file import VectorFile
 
 
@@ -46,20 +48,23 @@ class CompressedIVF:
     KMEANS_ITER = 10     # k-means passes per training (faiss' default 25 costs 2.5x, for centroids no better here)
     TRAIN_PER_LIST = 40  # faiss wants >= 39 training points per centroid
     MIN_LISTS = 16
+    NPROBE = 8           # lists scanned per query: 16 found the same duplicates at 1M scale pairs, 10% slower
     CANDIDATES = 64      # best by PQ code, re-scored with the scalar codes
+    COARSE_EF = 32       # HNSW efSearch over the centroids (searches, and adds' list assignment): 64 found
+    #                      the same lists at 1M scale pairs, its adds 1.2x slower (benchmarks/README.md)
     SLICE = 128          # queries re-ranked at a time
     SEED = 0
 
-    def __init__(self, dim: int, store: VectorFile, nprobe: int = 8, refine: int = 8, pq_m: int | None = None):
-        self.dim, self.store, self.nprobe, self.refine = dim, store, nprobe, refine
+    def __init__(self, dim: int, store: VectorFile, nprobe: int | None = None, refine: int = 8,
+                 pq_m: int | None = None):
+        self.dim, self.store, self.nprobe, self.refine = dim, store, nprobe or self.NPROBE, refine
         self.pq_m = pq_m or default_pq_m(dim)
         if dim % self.pq_m:
             raise ConfigError(f"faiss index: pq_m={self.pq_m} must divide the vector dimension {dim}")
         self.nlist = 0
         self.trained_on = 0
         self._index: Any = None
-        self._sq: Any = None               # the 4-bit scalar quantizer of the middle re-rank
-        self._codes = CodeBlocks(0)
+        self._sq: ScalarCodes | None = None  # the 4-bit scalar codes of the middle re-rank
 
     @property
     def ntotal(self) -> int:
@@ -70,29 +75,26 @@ class CompressedIVF:
         faiss = _faiss()
         # a regrow rebuilds from the vector file: the old index and codes go first, or the peak
         # memory of the run is both of them at once (~340 B per vector, measured at 1M pairs)
-        self._index, self._codes = None, CodeBlocks(0)
+        self._index, self._sq = None, None
         n = len(self.store)
         nlist = max(self.MIN_LISTS, n // self.LIST_SIZE)
         index = faiss.index_factory(self.dim, f"IVF{nlist}_HNSW32,PQ{self.pq_m}x4fs", faiss.METRIC_INNER_PRODUCT)
         faiss.extract_index_ivf(index).cp.niter = self.KMEANS_ITER
         sample = self._sample(min(n, self.TRAIN_PER_LIST * nlist))
         index.train(sample)
-        self._sq = faiss.ScalarQuantizer(self.dim, faiss.ScalarQuantizer.QT_4bit)
-        self._sq.train(sample)
+        self._sq = ScalarCodes.trained_on(sample)
         del sample  # ~4% of the vectors as float32: gone before the adds
-        self._codes = CodeBlocks(self._sq.code_size)
         for _, block in self.store.chunks():
             index.add(block)
-            self._codes.append(self._sq.compute_codes(block))
+            self._sq.append(block)
         self._index, self.nlist, self.trained_on = index, nlist, n
         self._set_search_params()
 
     def _sample(self, size: int) -> np.ndarray:
-        """`size` stored rows drawn without replacement (seeded), read chunk by chunk from disk."""
-        n = len(self.store)
-        pick = np.zeros(n, dtype=bool)
-        pick[np.random.default_rng(self.SEED).choice(n, size, replace=False)] = True
-        return np.concatenate([block[pick[start:start + len(block)]] for start, block in self.store.chunks()])
+        """`size` stored rows drawn without replacement (seeded), in file order: read row by row from
+        disk, where reading every row to keep ~4% of them cost ~10x as much (1.4 s at 890k rows)."""
+        pick = np.random.default_rng(self.SEED).choice(len(self.store), size, replace=False)
+        return self.store.rows(np.sort(pick))
 
     def add(self, vecs: np.ndarray) -> None:
         """Index `vecs`, which the caller has already appended to the store."""
@@ -100,7 +102,7 @@ class CompressedIVF:
             self.build()
         else:
             self._index.add(vecs)
-            self._codes.append(self._sq.compute_codes(np.ascontiguousarray(vecs, dtype=np.float32)))
+            self._sq.append(vecs)
 
     def search(self, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         _, cand = self._index.search(vecs, max(k, self.refine, self.CANDIDATES))
@@ -110,28 +112,30 @@ class CompressedIVF:
         # allocator, where one block for a whole batch was 130 MB of fresh pages per call
         for at in range(0, len(vecs), self.SLICE):
             q, c = vecs[at:at + self.SLICE], cand[at:at + self.SLICE]
-            c = self._best(q, c, self._sq_rows, max(k, self.refine))[1]
-            sims[at:at + len(q)], ids[at:at + len(q)] = self._best(q, c, self.store.rows, k)
+            c = self._top(c, self._sq.similarities(q, c), max(k, self.refine))[1]
+            sims[at:at + len(q)], ids[at:at + len(q)] = self._top(c, self._exact(q, c), k)
         return sims, ids
 
-    @staticmethod
-    def _best(vecs: np.ndarray, ids: np.ndarray, rows, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The k of each query's candidate `ids` (-1: none) with the highest similarity by `rows(ids)`."""
+    def _exact(self, vecs: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Inner products of each query with its candidate rows `ids` (-1: none, -inf), read from disk."""
         valid = ids >= 0
-        # near-duplicate queries share candidates: each distinct row is fetched once
+        # near-duplicate queries share candidates: each distinct row is read once
         uniq, where = np.unique(np.where(valid, ids, 0), return_inverse=True)
-        sims = np.einsum("nd,nkd->nk", vecs, rows(uniq)[where.reshape(ids.shape)])
+        sims = np.einsum("nd,nkd->nk", vecs, self.store.rows(uniq)[where.reshape(ids.shape)])
         sims[~valid] = -np.inf
-        best = np.argsort(-sims, axis=1, kind="stable")[:, :k]
-        return np.take_along_axis(sims, best, axis=1), np.take_along_axis(np.where(valid, ids, -1), best, axis=1)
+        return sims
 
-    def _sq_rows(self, ids: np.ndarray) -> np.ndarray:
-        return self._sq.decode(self._codes.take(ids))
+    @staticmethod
+    def _top(ids: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k of each query's candidate `ids` with the highest `sims` (-inf: none, id -1)."""
+        best = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        top = np.take_along_axis(sims, best, axis=1)
+        return top, np.where(np.isfinite(top), np.take_along_axis(ids, best, axis=1), -1)
 
     def _set_search_params(self) -> None:
         space = _faiss().ParameterSpace()
         space.set_index_parameter(self._index, "nprobe", min(self.nprobe, self.nlist))
-        space.set_index_parameter(self._index, "quantizer_efSearch", max(64, 2 * self.nprobe))
+        space.set_index_parameter(self._index, "quantizer_efSearch", max(self.COARSE_EF, 2 * self.nprobe))
 
     # ------------------------------------------------------------ state
     def save(self, directory: Path) -> None:
@@ -139,7 +143,7 @@ class CompressedIVF:
         _faiss().write_index(self._index, str(directory / "index.faiss"))
         # the scalar codes are not saved: load recomputes them from the vector file (cheaper than
         # writing dim/2 bytes per vector at every commit)
-        np.save(directory / "sq.npy", _faiss().vector_to_array(self._sq.trained))
+        np.save(directory / "sq.npy", self._sq.trained_array())
         (directory / "compressed.json").write_text(json.dumps({"nlist": self.nlist, "trained_on": self.trained_on}))
 
     def load(self, directory: Path) -> None:
@@ -147,41 +151,8 @@ class CompressedIVF:
         meta = json.loads((directory / "compressed.json").read_text())
         self._index = _faiss().read_index(str(directory / "index.faiss"))
         self.nlist, self.trained_on = meta["nlist"], meta["trained_on"]
-        self._sq = _faiss().ScalarQuantizer(self.dim, _faiss().ScalarQuantizer.QT_4bit)
-        _faiss().copy_array_to_vector(np.load(directory / "sq.npy"), self._sq.trained)
-        self._codes = CodeBlocks(self._sq.code_size)
+        self._sq = ScalarCodes.from_trained(np.load(directory / "sq.npy"))
         for _, block in self.store.chunks():
-            self._codes.append(self._sq.compute_codes(block))
+            self._sq.append(block)
         self._set_search_params()
 
-
-class CodeBlocks:
-    """Fixed-width codes by row, in blocks of BLOCK rows: appending never copies what is held
-    (a doubling array would briefly need 1.5x its size at 10M rows)."""
-
-    BLOCK = 1 << 16
-
-    def __init__(self, width: int):
-        self.width, self.n = width, 0
-        self._blocks: list[np.ndarray] = []
-
-    def append(self, codes: np.ndarray) -> None:
-        at = 0
-        while at < len(codes):
-            if not self._blocks or self.n % self.BLOCK == 0:
-                self._blocks.append(np.empty((self.BLOCK, self.width), np.uint8))
-            fill = self.n % self.BLOCK
-            take = min(self.BLOCK - fill, len(codes) - at)
-            self._blocks[-1][fill:fill + take] = codes[at:at + take]
-            self.n, at = self.n + take, at + take
-
-    def take(self, ids: np.ndarray) -> np.ndarray:
-        ids = np.asarray(ids, dtype=np.int64)
-        order = np.argsort(ids, kind="stable")
-        ordered = ids[order]
-        out = np.empty((len(ids), self.width), np.uint8)
-        cuts = np.searchsorted(ordered, np.arange(1, len(self._blocks)) * self.BLOCK)
-        for b, (lo, hi) in enumerate(zip([0, *cuts.tolist()], [*cuts.tolist(), len(ids)])):
-            if hi > lo:
-                out[order[lo:hi]] = self._blocks[b][ordered[lo:hi] - b * self.BLOCK]
-        return out

@@ -61,7 +61,8 @@ class FaissOptions(BaseModel):
                                           "compressed | auto")
     ivf_threshold: int = Field(50_000, ge=1, description="exact flat search below this many vectors")
     nlist: int | None = Field(None, ge=1, description="ivf: lists (default ~4·sqrt(N), retrained as N grows)")
-    nprobe: int = Field(16, ge=1, description="ivf: lists searched per query (recall vs speed)")
+    nprobe: int | None = Field(None, ge=1, description="ivf, compressed: lists searched per query (recall vs "
+                                                      "speed; default: ivf 16, compressed 8)")
     pq_m: int | None = Field(None, ge=1, description="ivf: IVF-PQ with this many sub-quantizers (must divide dim); "
                                                     "compressed: its 4-bit sub-quantizers (default dim/4)")
     refine: int = Field(8, ge=1, description="compressed: candidates per query re-scored with the exact vectors "
@@ -79,9 +80,10 @@ class FaissIndex(VectorIndex):
     Options = FaissOptions
     REGROW = 4
     LIST_SIZE = 256  # GPU "hnsw": lists are regrown to hold about this many vectors (at most REGROW times it)
+    IVF_NPROBE = 16  # ivf: lists searched per query when nprobe is not given (compressed: CompressedIVF.NPROBE)
 
     def __init__(self, dim: int, kind: Kind = "ivf", ivf_threshold: int = 50_000, nlist: int | None = None,
-                 nprobe: int = 16, pq_m: int | None = None, refine: int = 8, hnsw_m: int = 32,
+                 nprobe: int | None = None, pq_m: int | None = None, refine: int = 8, hnsw_m: int = 32,
                  ef_construction: int = 80, ef_search: int = 64, device: Literal["auto", "cpu", "cuda"] = "auto",
                  gpu_id: int = 0):
         super().__init__(dim)
@@ -217,7 +219,8 @@ class FaissIndex(VectorIndex):
         if self.kind == "hnsw":
             self._index.hnsw.efSearch = self.ef_search
         elif self.kind in ("ivf", "ivfpq"):
-            n = min(self.nprobe, self.nlist or self.nprobe)
+            nprobe = self.nprobe or self.IVF_NPROBE
+            n = min(nprobe, self.nlist or nprobe)
             if self.on_gpu:
                 faiss.GpuParameterSpace().set_index_parameter(self._index, "nprobe", n)
             else:
@@ -263,5 +266,6 @@ class FaissIndex(VectorIndex):
         return self.nlist, self.trained_on
 
     def describe(self) -> dict[str, Any]:
+        nprobe = self._compressed.nprobe if self._compressed is not None else self.nprobe or self.IVF_NPROBE
         return {**super().describe(), "kind": self.kind, "target": self.target, "nlist": self._lists()[0],
-                "nprobe": self.nprobe, "device": "cuda" if self.on_gpu and self.kind != "hnsw" else "cpu"}
+                "nprobe": nprobe, "device": "cuda" if self.on_gpu and self.kind != "hnsw" else "cpu"}

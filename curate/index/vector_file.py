@@ -103,6 +103,8 @@ class VectorFile:
                 raise OSError(f"{self._path}: holds fewer rows than recorded (row {row} of {self.n})")
         out = np.empty((len(uniq), self.dim), np.float32)
         widen(half, out)
+        if len(uniq) == ids.size and (ids.size < 2 or bool(np.all(np.diff(ids.ravel()) > 0))):
+            return out.reshape(*ids.shape, self.dim)  # ids in file order, each once: no gathered copy
         return out[where].reshape(*ids.shape, self.dim)
 
     def _reader(self) -> int:
