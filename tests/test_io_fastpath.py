@@ -118,8 +118,8 @@ def test_fuzz_corpus_same_output_at_every_batch_size(tmp_path, seed, fmt):
     (rb'"\ud83d\\ude00"', True, True),  # a lone high, then escaped text
 ])
 def test_lone_surrogate_precheck(text, maybe_lone, orjson_rejects):
-    from curate.io.reader import _disagrees, _maybe_lone_surrogate
+    from curate.io.scan import disagrees, maybe_lone_surrogate
 
-    assert _maybe_lone_surrogate(text) is maybe_lone
+    assert maybe_lone_surrogate(text) is maybe_lone
     line = b'{"chosen": ' + text + b"}"
-    assert _disagrees(line, [line]) is orjson_rejects  # a pair-only text is never sent to orjson
+    assert disagrees(line, [line]) is orjson_rejects  # a pair-only text is never sent to orjson

@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -31,7 +30,8 @@ from curate.errors import ConfigError, RecordError
 from curate.io.formats.base import Format, detect_format, find_format
 from curate.io.pool import PROCESS_MIN_BYTES, PROCESS_MIN_CPUS, process_pool
 from curate.io.pool import convert as pool_convert
-from curate.io.rows import JSONError, loads
+from curate.io.rows import loads
+from curate.io.scan import disagrees, keys_once
 from curate.io.sources import JsonlSource, Row, Source, open_source
 from curate.io.spans import Lines, materialize
 from curate.io.writers import ShardWriter
@@ -128,8 +128,10 @@ class Reader:
     def _chunks(self) -> Iterator[list]:
         """Lists of `batch_size` source rows (JSONL: physical lines, as (file, first line, lines) segments)."""
         if isinstance(self.source, JsonlSource):
-            # a chunk bound for a worker process carries byte ranges, not lines (curate.io.spans)
-            yield from self._line_chunks(self.source.blocks(spans=self._processes()))
+            # with more than one worker a chunk carries byte ranges, not lines (curate.io.spans): the
+            # worker (a process, or a thread) reads and splits them, and this thread, which feeds every
+            # worker, only finds where lines end; the fast path then parses the range as read, unjoined
+            yield from self._line_chunks(self.source.blocks(spans=self.workers > 1))
             return
         items = iter(self.source)
         if self.limit is not None:
@@ -271,7 +273,7 @@ class Reader:
             return None
         read_whole = len(chunk) == 1 and isinstance(chunk[0][2], Lines)  # one range: its text is the join
         blob = chunk[0][2].text if read_whole else b"\n".join(lines)
-        if _disagrees(blob, lines):
+        if disagrees(blob, lines):
             return None
         path, start = chunk[0][0], chunk[0][1]
 
@@ -280,8 +282,8 @@ class Reader:
 
         try:
             df = pl.read_ndjson(io.BytesIO(blob), infer_schema_length=None)
-            if df.height != len(lines) or blob.count(b'"chosen"') + blob.count(b'"rejected"') != 2 * df.height:
-                return None  # a repeated key (or a key inside a string): orjson and polars could disagree
+            if df.height != len(lines) or not keys_once(blob, tuple(df.columns), df.height):
+                return None  # a repeated key: orjson and polars could disagree
             good, bad = adapter.convert_frame(df, slow)
         except Exception:  # any parse/shape problem: the row path finds and quarantines the culprit
             return None
@@ -326,41 +328,3 @@ def _dump(value: Any) -> str:
     except (RecursionError, ValueError):
         return "<nested too deep to print>"
 
-
-
-
-_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
-_PAIR = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")
-
-
-def _disagrees(blob: bytes, lines: list[bytes]) -> bool:
-    """Whether polars would read some line differently from orjson: a lone surrogate escape.
-
-    Paired surrogates (emoji in ASCII-escaped JSON) are common and read alike, so only a blob with
-    an escape that may be a lone one has its lines with surrogate escapes checked, with orjson.
-    """
-    if b"\\u" not in blob or not _maybe_lone_surrogate(blob):
-        return False
-    for line in lines:
-        if _SURROGATE.search(line):
-            try:
-                loads(line)
-            except JSONError:
-                return True
-    return False
-
-
-def _maybe_lone_surrogate(blob: bytes) -> bool:
-    """False when every surrogate escape in `blob` is half of a high+low pair whose backslash does not
-    follow another backslash (``\\\\ud83d`` may be escaped text, or an escape after escaped text, so
-    it counts as maybe lone, and orjson decides). A search per escape, not per line: a chunk of
-    ASCII-escaped chat holds a few hundred emoji in tens of thousands of lines."""
-    pair_end = -1
-    for m in _SURROGATE.finditer(blob):
-        i = m.start()
-        if i == pair_end:
-            continue  # the low half of the pair just seen
-        if (i and blob[i - 1] == 0x5C) or not _PAIR.match(blob, i):
-            return True
-        pair_end = i + 6
-    return False
