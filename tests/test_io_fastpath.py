@@ -75,6 +75,14 @@ def _fuzz_lines(seed: int, n: int = 240) -> list[bytes]:
         b'{"chosen": null, "rejected": "x"}',
         b'{"chosen": "\\n\\nHuman: s\\n\\nAssistant: same", "rejected": "\\n\\nHuman: s\\n\\nAssistant: same"}',
         b'{"chosen": "\\n\\nHuman: t\\n\\nAssistant: c", "rejected": "chosen"}',
+        # lines a fixed all-string schema would misread (curate.io.scan.plain_string_rows keeps them out)
+        b'{"chosen": 5, "rejected": "\\n\\nHuman: a\\n\\nAssistant: r", "x": null}',
+        b'{"chosen": "\\n\\nHuman: a\\n\\nAssistant: c", "rejected": "\\n\\nHuman: a\\n\\nAssistant: r", "x": "y"}',
+        b'{"chosen":"\\n\\nHuman: a\\n\\nAssistant: c","rejected":"\\n\\nHuman: a\\n\\nAssistant: r"}',
+        b'[{"chosen": "\\n\\nHuman: a\\n\\nAssistant: c", "rejected": "\\n\\nHuman: a\\n\\nAssistant: r"}]',
+        b'{"chos\\u0065n": "\\n\\nHuman: a\\n\\nAssistant: c", "rejected": "\\n\\nHuman: a\\n\\nAssistant: r"}',
+        json.dumps({"chosen": _H.format(p='say "hi" \\', r='c "q" \\'),
+                    "rejected": _H.format(p='say "hi" \\', r="r\\")}).encode(),
     ]
     lines = []
     for i in range(n):
@@ -123,3 +131,24 @@ def test_lone_surrogate_precheck(text, maybe_lone, orjson_rejects):
     assert maybe_lone_surrogate(text) is maybe_lone
     line = b'{"chosen": ' + text + b"}"
     assert disagrees(line, [line]) is orjson_rejects  # a pair-only text is never sent to orjson
+
+
+@pytest.mark.parametrize("special", range(6))
+def test_one_odd_line_among_plain_ones(tmp_path, special):
+    """Each line a fixed all-string schema could misread, alone among plain HH lines in one chunk:
+    the fast path must give the row path's records and reasons."""
+    odd = [
+        b'{"chosen": 5, "rejected": "\\n\\nHuman: a\\n\\nAssistant: r", "x": null}',
+        b'{"chosen": "\\n\\nHuman: a\\n\\nAssistant: c", "rejected": "\\n\\nHuman: a\\n\\nAssistant: r", "x": "y"}',
+        b'[{"chosen": "\\n\\nHuman: a\\n\\nAssistant: c", "rejected": "\\n\\nHuman: a\\n\\nAssistant: r"}]',
+        b'{"chos\\u0065n": "\\n\\nHuman: a\\n\\nAssistant: c", "rejected": "\\n\\nHuman: a\\n\\nAssistant: r"}',
+        b'{"chosen": "\\n\\nHuman: a\\n\\nAssistant: c", "rejected": {"k": "\\n\\nHuman: a"}}',
+        b'{"chosen": "\\n\\nHuman: a\\n\\nAssistant: c", "rejected": "\\n\\nHuman: a\\n\\nAssistant: r"} ',
+    ]
+    plain = [json.dumps({"chosen": _H.format(p=f"q{i}", r=f"c{i}"),
+                         "rejected": _H.format(p=f"q{i}", r=f"r{i}")}).encode() for i in range(9)]
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b"\n".join(plain[:4] + [odd[special]] + plain[4:]) + b"\n")
+    fast, slow = _both(path, format="hh", batch_size=100)
+    assert len(fast) == len(slow) == 1
+    assert fast[0].frame.equals(slow[0].frame) and _key(fast[0]) == _key(slow[0])

@@ -19,12 +19,12 @@ from contextlib import contextmanager
 from typing import Any
 
 PROCESS_MIN_BYTES = 256 << 20  # below this, starting interpreters costs more than it saves
-# and with fewer cores than this, threads are faster at any size (benchmarks/README.md, Ingest
-# 2026-12-01b: 1 GB in 30-32 s on threads vs 38-39 s on processes, 21.5 vs 25.5 CPU-s, on 2 busy
-# cores): with ids hashed from bytes and shards written by the thread that converted them, about a
-# quarter of a chunk's work holds the GIL, so two threads keep two cores busy, and processes only
-# add interpreters, a second read of the input and copies
-PROCESS_MIN_CPUS = 3
+# and with fewer cores than this, threads convert (one core: nothing to run in parallel). On 2 cores
+# the two measured machines differ in speed and agree on memory: an AMD EPYC without AVX2 read 1 GB
+# in 12.0 s either way (threads: 802 MB peak, processes: 428 MB), an Intel Xeon with AVX-512 in
+# 8.7-9.0 s on threads and 8.0 s on processes (770 vs 450 MB); benchmarks/README.md, "Ingest".
+# Since threads get byte ranges too (curate.io.spans), the "second read" is no longer the pool's alone.
+PROCESS_MIN_CPUS = 2
 
 _READER: Any = None  # the worker process's Reader
 

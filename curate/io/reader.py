@@ -31,7 +31,7 @@ from curate.io.formats.base import Format, detect_format, find_format
 from curate.io.pool import PROCESS_MIN_BYTES, PROCESS_MIN_CPUS, process_pool
 from curate.io.pool import convert as pool_convert
 from curate.io.rows import loads
-from curate.io.scan import disagrees, keys_once
+from curate.io.scan import disagrees, keys_once, plain_string_rows
 from curate.io.sources import JsonlSource, Row, Source, open_source
 from curate.io.spans import Lines, materialize
 from curate.io.writers import ShardWriter
@@ -72,7 +72,7 @@ class Reader:
         self._adapter: Format | None = None  # the first adapter used: it decides the fast path
         self._pending: dict | None = None  # adjacent-merge buffer for candidate formats (HelpSteer2)
         self.workers = max(1, min(4, os.cpu_count() or 1))
-        # inputs this big convert in processes (pool.py); on 2 cores none do: threads are faster there
+        # inputs this big convert in processes (pool.py: less memory, and as fast or faster on 2 cores)
         big = PROCESS_MIN_BYTES if (os.cpu_count() or 1) >= PROCESS_MIN_CPUS else 1 << 62
         self.process_min_bytes = big
         self.kind: str | None = None
@@ -281,9 +281,15 @@ class Reader:
             return self._convert_row(Row(path, start + i, value=loads(lines[i])))
 
         try:
-            df = pl.read_ndjson(io.BytesIO(blob), infer_schema_length=None)
-            if df.height != len(lines) or not keys_once(blob, tuple(df.columns), df.height):
-                return None  # a repeated key: orjson and polars could disagree
+            plain = adapter.plain_string_columns
+            if plain and plain_string_rows(blob, plain, len(lines)):  # every line is exactly them
+                df = pl.read_ndjson(io.BytesIO(blob), schema=dict.fromkeys(plain, pl.String))
+            else:
+                df = pl.read_ndjson(io.BytesIO(blob), infer_schema_length=None)
+                if not keys_once(blob, tuple(df.columns), df.height):
+                    return None  # a repeated key: orjson and polars could disagree
+            if df.height != len(lines):
+                return None
             good, bad = adapter.convert_frame(df, slow)
         except Exception:  # any parse/shape problem: the row path finds and quarantines the culprit
             return None

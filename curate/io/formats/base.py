@@ -32,6 +32,9 @@ class Format:
     required_columns: ClassVar[tuple[str, ...]] = ()
     # the reader merges consecutive records with the same id (layouts with one response per row)
     merge_adjacent: ClassVar[bool] = False
+    # formats with ``convert_frame``: the keys of a row that is exactly these, each a string; a chunk
+    # of only such lines is parsed with that fixed schema, not one inferred (curate.io.scan)
+    plain_string_columns: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, source: str = "", **options: Any):
         self.source = source

@@ -33,6 +33,7 @@ def parse_transcript(text: str) -> list[dict]:
 class HHFormat(Format):
     name = "hh"
     required_columns = ("chosen", "rejected")
+    plain_string_columns = ("chosen", "rejected")
     priority = 10
 
     @classmethod
@@ -69,8 +70,8 @@ _A = "\n\nAssistant:"
 def _turns(col: str) -> pl.Expr:
     # mark turn boundaries with control characters, split, and drop the text before the first turn;
     # one splitn per turn, its two fields renamed (not two splitn calls, one per field)
-    pieces = (pl.col(col).str.replace_all("\n\nHuman:", "\x1euser\x1f", literal=True)
-              .str.replace_all(_A, "\x1eassistant\x1f", literal=True)
+    # both markers in one pass (replace_many; they never overlap, so this equals two replace_all)
+    pieces = (pl.col(col).str.replace_many(["\n\nHuman:", _A], ["\x1euser\x1f", "\x1eassistant\x1f"])
               .str.split("\x1e").list.slice(1))
     return pieces.list.eval(pl.element().str.splitn("\x1f", 2).struct.rename_fields(["role", "content"])
                             .struct.with_fields(pl.field("content").str.strip_chars()))
