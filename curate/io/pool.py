@@ -19,12 +19,15 @@ from contextlib import contextmanager
 from typing import Any
 
 PROCESS_MIN_BYTES = 256 << 20  # below this, starting interpreters costs more than it saves
-# and with fewer cores than this, threads convert (one core: nothing to run in parallel). On 2 cores
-# the two measured machines differ in speed and agree on memory: an AMD EPYC without AVX2 read 1 GB
-# in 12.0 s either way (threads: 802 MB peak, processes: 428 MB), an Intel Xeon with AVX-512 in
-# 8.7-9.0 s on threads and 8.0 s on processes (770 vs 450 MB); benchmarks/README.md, "Ingest".
-# Since threads get byte ranges too (curate.io.spans), the "second read" is no longer the pool's alone.
-PROCESS_MIN_CPUS = 2
+# On fewer cores than PROCESS_MIN_CPUS, processes only when the reader writes the shards itself (a
+# run whose first stage has no steps: SINK_PROCESS_MIN_CPUS). The records then never travel back,
+# and on 2 cores the pool was as fast or faster than threads and held less memory: an AMD EPYC
+# without AVX2 read 1 GB in 12.0 s either way (threads 802 MB peak, processes 428 MB), an Intel
+# Xeon with AVX-512 in 8.7-9.0 s on threads, 8.0 s on processes (770 vs 450 MB; benchmarks/README.md,
+# "Ingest"). When the records go back to the run's steps, two more interpreters cost ~330 MB (stage 1
+# of the 1M-pair scale run: 1,018 -> 1,347 MB) for ~10% of the reading time: threads, on 2 cores.
+PROCESS_MIN_CPUS = 3
+SINK_PROCESS_MIN_CPUS = 2
 
 _READER: Any = None  # the worker process's Reader
 

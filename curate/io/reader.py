@@ -28,7 +28,7 @@ import polars as pl
 
 from curate.errors import ConfigError, RecordError
 from curate.io.formats.base import Format, detect_format, find_format
-from curate.io.pool import PROCESS_MIN_BYTES, PROCESS_MIN_CPUS, process_pool
+from curate.io.pool import PROCESS_MIN_BYTES, PROCESS_MIN_CPUS, SINK_PROCESS_MIN_CPUS, process_pool
 from curate.io.pool import convert as pool_convert
 from curate.io.rows import loads
 from curate.io.scan import disagrees, keys_once, plain_string_rows
@@ -72,9 +72,10 @@ class Reader:
         self._adapter: Format | None = None  # the first adapter used: it decides the fast path
         self._pending: dict | None = None  # adjacent-merge buffer for candidate formats (HelpSteer2)
         self.workers = max(1, min(4, os.cpu_count() or 1))
-        # inputs this big convert in processes (pool.py: less memory, and as fast or faster on 2 cores)
-        big = PROCESS_MIN_BYTES if (os.cpu_count() or 1) >= PROCESS_MIN_CPUS else 1 << 62
-        self.process_min_bytes = big
+        # inputs this big convert in processes (pool.py); on 2 cores only when they also write the shards
+        cpus = os.cpu_count() or 1
+        self.process_min_bytes = PROCESS_MIN_BYTES if cpus >= PROCESS_MIN_CPUS else 1 << 62
+        self.sink_min_bytes = PROCESS_MIN_BYTES if cpus >= SINK_PROCESS_MIN_CPUS else 1 << 62
         self.kind: str | None = None
         if format != "auto":
             cls = FORMATS.get(format)
@@ -178,7 +179,7 @@ class Reader:
         while current is not None:
             # processes start with the first chunk when the format is given (the pool takes a while
             # to start); threads wait for the first chunk to choose the adapter
-            if self._parallel_ok() and (index > 0 or self._processes()):
+            if self._parallel_ok() and (index > 0 or self._processes(sink is not None)):
                 yield from self._parallel_batches(index, current, chunks, sink, sink_from)
                 return
             nxt = next(chunks, None)  # one chunk of lookahead: the last batch flushes the merge buffer
@@ -201,9 +202,11 @@ class Reader:
             return False
         return cls.converts_frames() and not cls.merge_adjacent
 
-    def _processes(self) -> bool:
-        """Whether chunks go to worker processes (``curate.io.pool``): a big input, several workers."""
-        return self.workers > 1 and (self.source.total or 0) >= self.process_min_bytes
+    def _processes(self, sink: bool = False) -> bool:
+        """Whether chunks go to worker processes (``curate.io.pool``): a big input, several workers,
+        and enough cores for this use (`sink`: the workers write the shards, records do not come back)."""
+        least = min(self.process_min_bytes, self.sink_min_bytes) if sink else self.process_min_bytes
+        return self.workers > 1 and (self.source.total or 0) >= least
 
     def _parallel_batches(self, index: int, first: list, chunks: Iterator[list], sink: ShardWriter | None,
                           sink_from: int) -> Iterator[ReadBatch]:
@@ -213,7 +216,7 @@ class Reader:
         from concurrent.futures import ThreadPoolExecutor
         from itertools import chain
 
-        if self._processes():
+        if self._processes(sink is not None):
             pool = process_pool(self.workers, self._kw, self.kind)
             submit = lambda c, i: pool.submit(pool_convert, c, i, sink, sink_from)  # noqa: E731
         else:
