@@ -114,13 +114,19 @@ def test_card_data_figures_match_the_records(run):
         json.loads((out / "export" / "export.json").read_text())["splits"].items())
 
 
-def test_card_reads_response_lengths_not_texts_and_gets_the_same_figures(run):
-    from curate.card.data_figures import length_figures
-    from curate.card.render import card_records
+def test_card_tallies_the_run_a_shard_at_a_time_with_the_whole_frames_figures(run, monkeypatch):
+    """The card reads the shards' response lengths, not texts, and sums its figures a group of shards
+    at a time: the same figures as the whole output read at once."""
+    from curate.card import data_figures as figures_mod
+    from curate.io.writers import shard_files
 
     out, _ = run
-    records = card_records(out)
-    assert {"chosen_chars", "rejected_chars"} <= set(records.columns)
-    assert not {"chosen", "rejected"} & set(records.columns)  # the texts stay on disk
+    seen = []
+    add = figures_mod.CardTally.add
+    monkeypatch.setattr(figures_mod.CardTally, "add", lambda self, df: seen.append(df.columns) or add(self, df))
+    tally = figures_mod.card_tally(out, group=2)  # two shards read at a time
+    assert len(seen) == -(-len(shard_files(out)) // 2) > 1
+    assert all({"chosen_chars", "rejected_chars"} <= set(c) and not {"chosen", "rejected"} & set(c) for c in seen)
     full = pl.read_parquet(out / "data" / "*.parquet")
-    assert length_figures(records) == length_figures(full) and length_figures(full)["chosen_mean_chars"] > 0
+    got, want = tally.figures(), figures_mod.data_figures(full)
+    assert got == want and got["lengths"]["chosen_mean_chars"] > 0 and got["votes"]["voters"]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import polars as pl
-
-from curate.card.data_figures import response_lengths
+from curate.card.data_figures import CardTally
 
 SIZE = (6.0, 3.0)
 DPI = 100
@@ -29,11 +27,10 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def lengths_plot(df: pl.DataFrame, path: Path) -> Path:
+def lengths_plot(c, r, path: Path) -> Path:
     import numpy as np
 
     plt = _plt()
-    c, r = (x.to_numpy() for x in response_lengths(df))
     # log-spaced bins: response lengths span three orders of magnitude
     bins = np.logspace(0, np.log10(max(c.max(), r.max(), 10) + 1), 40)
     fig, ax = plt.subplots(figsize=SIZE)
@@ -76,13 +73,14 @@ def funnel_plot(funnel: list[dict], path: Path) -> Path:
     return _save(fig, path)
 
 
-def make_plots(report: dict, records: pl.DataFrame, out: Path) -> dict[str, str]:
+def make_plots(report: dict, tally: CardTally, out: Path) -> dict[str, str]:
     """Write the plots the report has data for; returns {name: path relative to `out`}."""
     made = {}
     if report["funnel"]:
         made["funnel"] = funnel_plot(report["funnel"], out / "plots" / "funnel.png")
-    if records.height and response_lengths(records) is not None:
-        made["lengths"] = lengths_plot(records, out / "plots" / "lengths.png")
+    lengths = tally.lengths()
+    if lengths is not None:
+        made["lengths"] = lengths_plot(*lengths, out / "plots" / "lengths.png")
     s = report["data"].get("strength")
     if s:
         made["strength"] = strength_plot(s["histogram"], s["column"], out / "plots" / "strength.png")

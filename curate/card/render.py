@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from curate.card.data_figures import CardTally, card_tally
 from curate.card.plots import make_plots
 from curate.card.report import build_report
 from curate.io.writers import write_json
@@ -106,33 +107,6 @@ def _description(report: dict) -> str:
     return desc or "A preference dataset for reward-model and DPO training."
 
 
-# the record columns the card's figures read (curate/card/data_figures.py, plots.py); prompts,
-# metadata, provenance and the votes' raw replies are most of a run's bytes and are not needed
-CARD_COLUMNS = ("id", "chosen", "rejected", "source", "strength", "p_chosen", "decision", "cluster_id", "dup_count",
-                "votes")
-
-
-def card_records(run_dir: Path) -> pl.DataFrame:
-    """The run's records, only the columns the card reads: votes without their raw text, and the
-    responses as ``chosen_chars``/``rejected_chars`` lengths (Parquet runs; JSONL runs keep the text)."""
-    from curate.io.writers import read_records, shard_files
-
-    if not (run_dir / "data").is_dir():
-        return pl.DataFrame()
-    files = shard_files(run_dir)
-    if any(f.suffix != ".parquet" for f in files):
-        records = read_records(run_dir)
-        return records.select([c for c in CARD_COLUMNS if c in records.columns])
-    lf = pl.scan_parquet(files)
-    names = lf.collect_schema().names()
-    # the card needs the responses' lengths, not their text (most of a run's bytes: ~8 GB at 10M pairs)
-    texts = {c: pl.col(c).str.len_chars().alias(f"{c}_chars") for c in ("chosen", "rejected")}
-    cols = [pl.col("votes").list.eval(pl.struct(pl.element().struct.field("voter"),
-                                                pl.element().struct.field("p_chosen"))).alias("votes")
-            if c == "votes" else texts.get(c, pl.col(c)) for c in CARD_COLUMNS if c in names]
-    return lf.select(cols).collect()
-
-
 def write_card(run_dir: str | Path, out: str | Path, records: pl.DataFrame | None = None,
                export_info: dict | None = None, **card_options: Any) -> Path:
     """Write OUT/README.md, OUT/plots/*.png and OUT/curation_report.json for the run in `run_dir`.
@@ -143,10 +117,9 @@ def write_card(run_dir: str | Path, out: str | Path, records: pl.DataFrame | Non
     out.mkdir(parents=True, exist_ok=True)
     if export_info is None and (out / "export.json").exists():
         export_info = json.loads((out / "export.json").read_text(encoding="utf-8"))
-    if records is None:
-        records = card_records(run_dir)
-    report = build_report(run_dir, records, export_info)
-    plots = make_plots(report, records, out)
+    tally = card_tally(run_dir) if records is None else CardTally().add(records)
+    report = build_report(run_dir, tally, export_info)
+    plots = make_plots(report, tally, out)
     write_json(report, out / "curation_report.json")
     path = out / "README.md"
     path.write_text(render_card(report, plots, **card_options), encoding="utf-8")

@@ -18,9 +18,12 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
+
+if TYPE_CHECKING:
+    from curate.card.data_figures import CardTally
 
 from curate.errors import InputError
 
@@ -169,24 +172,25 @@ def _versions(stats: dict) -> dict:
     return v
 
 
-def build_report(run_dir: str | Path, records: pl.DataFrame | None = None,
+def build_report(run_dir: str | Path, records: pl.DataFrame | CardTally | None = None,
                  export_info: dict | None = None) -> dict:
-    """Every figure of the card for the run in `run_dir` (records: its output, read if not given)."""
-    from curate.card.data_figures import data_figures
-    from curate.io.writers import read_records
+    """Every figure of the card for the run in `run_dir` (records: its output, or their tally; read a
+    shard at a time if not given)."""
+    from curate.card.data_figures import CardTally, card_tally
 
     run_dir = Path(run_dir)
     stats = load_stats(run_dir)
     if records is None:
-        records = read_records(run_dir) if (run_dir / "data").is_dir() else pl.DataFrame()
+        records = card_tally(run_dir)
+    tally = records if isinstance(records, CardTally) else CardTally().add(records)
     out = stats.get("output") or {}
-    data = data_figures(records)
+    data = tally.figures()
     found = topics(stats)
     _data_topics(found, data)
     return {
         "overview": {"pipeline": stats.get("pipeline"), "records_read": (stats.get("read") or {}).get("records_in", 0),
                      "quarantined": stats.get("quarantined", 0), "rejected": stats.get("rejected", 0),
-                     "records_out": out.get("records", records.height)},
+                     "records_out": out.get("records", tally.records)},
         "funnel": funnel(stats), "drops": drops(stats), "topics": found, "dedup": dedup(stats),
         "step_figures": step_figures(stats), "data": data,
         "provenance": provenance(run_dir, stats), "export": export_info,
