@@ -148,18 +148,24 @@ def _stage_names(tree: TreeRSS):
     is also given per stage: which part of the pipeline holds the memory."""
     from curate.runner.local import LocalRunner
 
-    run_stage = LocalRunner._run_stage
+    run_stage, run = LocalRunner._run_stage, LocalRunner.run
 
     def named(self, k, stages, ck, prog):
         tree.stage = f"{k + 1}: " + (" → ".join(s.label for s in stages[k]) or "copy")
         return run_stage(self, k, stages, ck, prog)
 
-    LocalRunner._run_stage = named
+    def then_after_run(self):  # the steps' after_run hooks (the card, dedup chains) come after the stages
+        try:
+            return run(self)
+        finally:
+            tree.stage = "finish (after_run: card, dedup chains)"
+
+    LocalRunner._run_stage, LocalRunner.run = named, then_after_run
     try:
         yield
     finally:
-        LocalRunner._run_stage = run_stage
-        tree.stage = "finish"
+        LocalRunner._run_stage, LocalRunner.run = run_stage, run
+        tree.stage = "finish (after_run: card, dedup chains)"
 
 
 def _option_names(step: str) -> set[str]:
