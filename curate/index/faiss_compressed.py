@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from curate.errors import ConfigError, require
+from curate.index.kmeans import two_level
 from curate.index.scalar_codes import ScalarCodes
 from curate.index.vector_file import VectorFile
 
@@ -46,6 +47,8 @@ class CompressedIVF:
     LIST_SIZE = 1024     # vectors per list the retraining aims at (nprobe of them are scanned per query)
     REGROW = 2           # retrain once N has doubled since the last training: lists hold 1-2x LIST_SIZE
     KMEANS_ITER = 10     # k-means passes per training (faiss' default 25 costs 2.5x, for centroids no better here)
+    TWO_LEVEL_FROM = 256  # lists from which k-means is two-level (kmeans.py): 5x faster at 1,000 lists, 10x
+    #                       at 3,000, centroids as close to the points (benchmarks/README.md)
     TRAIN_PER_LIST = 40  # faiss wants >= 39 training points per centroid
     MIN_LISTS = 16
     NPROBE = 8           # lists scanned per query: 16 found the same duplicates at 1M scale pairs, 10% slower
@@ -79,8 +82,13 @@ class CompressedIVF:
         n = len(self.store)
         nlist = max(self.MIN_LISTS, n // self.LIST_SIZE)
         index = faiss.index_factory(self.dim, f"IVF{nlist}_HNSW32,PQ{self.pq_m}x4fs", faiss.METRIC_INNER_PRODUCT)
-        faiss.extract_index_ivf(index).cp.niter = self.KMEANS_ITER
+        ivf = faiss.extract_index_ivf(index)
+        ivf.cp.niter = self.KMEANS_ITER
         sample = self._sample(min(n, self.TRAIN_PER_LIST * nlist))
+        if nlist >= self.TWO_LEVEL_FROM:
+            # the lists' centroids by two-level k-means (kmeans.py): a quantizer that already holds
+            # nlist centroids is not retrained, so train() below fits the PQ codes only
+            ivf.quantizer.add(two_level(sample, nlist, self.KMEANS_ITER, self.SEED))
         index.train(sample)
         self._sq = ScalarCodes.trained_on(sample)
         del sample  # ~4% of the vectors as float32: gone before the adds
