@@ -3,6 +3,8 @@
     python benchmarks/dedup_parts.py --pairs 1000000                   # the default compressed index
     python benchmarks/dedup_parts.py --pairs 300000 --exact            # also the exact index's removals
     python benchmarks/dedup_parts.py --pairs 1000000 --set nprobe=4    # a FaissIndex option
+    python benchmarks/dedup_parts.py --pairs 1000000 --kmeans 1000 8000  # a retrain's k-means alone
+    python benchmarks/dedup_parts.py --pairs 10000000 --coarse 100 900 9000  # the coarse search alone
 
 Vectors: the scale benchmark's pairs (``benchmarks/scale.py``'s generated file) after drop_identical,
 length_filter and exact_dedup, embedded once by semantic_dedup's own ``vectors()`` (the hashing
@@ -152,6 +154,64 @@ def stream_recall(vecs: np.ndarray, leaders: np.ndarray, sample: int, tail: floa
               f"removed without an exact match {int((~dup & removed[at]).sum())}")
 
 
+def kmeans_check(vecs: np.ndarray, lists: list[int]) -> None:
+    """A retrain's k-means alone: faiss' plain k-means against curate's two-level one (index/kmeans.py),
+    on TRAIN_PER_LIST sampled vectors per list; fit = mean similarity of 20,000 sampled vectors to
+    their nearest centroid."""
+    import faiss
+
+    from curate.index.faiss_compressed import CompressedIVF as C
+    from curate.index.kmeans import two_level
+
+    rng = np.random.default_rng(0)
+    test = np.asarray(vecs[np.sort(rng.choice(len(vecs), 20_000, replace=False))], dtype=np.float32)
+    for k in lists:
+        x = np.asarray(vecs[np.sort(rng.choice(len(vecs), min(len(vecs), C.TRAIN_PER_LIST * k), replace=False))],
+                       dtype=np.float32)
+        for name in ("plain", "two-level"):
+            t = time.perf_counter()
+            if name == "plain":
+                km = faiss.Kmeans(x.shape[1], k, niter=C.KMEANS_ITER, seed=C.SEED, spherical=True,
+                                  max_points_per_centroid=1 << 30)
+                km.train(x)
+                cent = km.centroids
+            else:
+                cent = two_level(x, k, C.KMEANS_ITER, C.SEED)
+            spent = time.perf_counter() - t
+            fit = float((test @ cent.T).max(axis=1).mean())
+            print(f"k-means, {k:,} lists on {len(x):,} vectors: {name:>9} {spent:7.2f} s, fit {fit:.4f}")
+
+
+def coarse_check(vecs: np.ndarray, lists: list[int]) -> None:
+    """The coarse search alone: a query's nprobe nearest centroids through the HNSW graph (efSearch
+    as the index sets it) against an exact flat search, 1 thread, 10,000 sampled queries, over
+    two-level centroids of TRAIN_PER_LIST sampled vectors per list."""
+    import faiss
+
+    from curate.index.faiss_compressed import CompressedIVF as C
+    from curate.index.kmeans import two_level
+
+    faiss.omp_set_num_threads(1)
+    rng = np.random.default_rng(0)
+    q = np.asarray(vecs[np.sort(rng.choice(len(vecs), 10_000, replace=False))], dtype=np.float32)
+    for k in lists:
+        x = np.asarray(vecs[np.sort(rng.choice(len(vecs), min(len(vecs), C.TRAIN_PER_LIST * k), replace=False))],
+                       dtype=np.float32)
+        cent = two_level(x, k, C.KMEANS_ITER, C.SEED)
+        flat = faiss.IndexFlatIP(cent.shape[1])
+        flat.add(cent)
+        graph = faiss.IndexHNSWFlat(cent.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+        graph.add(cent)
+        graph.hnsw.efSearch = max(C.COARSE_EF, 2 * C.NPROBE)
+        took = {}
+        for name, index in (("flat", flat), ("hnsw", graph)):
+            t = time.perf_counter()
+            took[name] = (index.search(q, C.NPROBE)[1], (time.perf_counter() - t) / len(q) * 1e6)
+        hits = np.mean([len(set(a) & set(b)) / C.NPROBE for a, b in zip(took["hnsw"][0], took["flat"][0], strict=True)])
+        print(f"coarse search, {k:,} lists: HNSW (M 32, efSearch {graph.hnsw.efSearch}) {took['hnsw'][1]:6.1f} µs "
+              f"a query, finds {hits:.3f} of the {C.NPROBE} nearest; flat {took['flat'][1]:6.1f} µs")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=1_000_000, help="a size benchmarks/scale.py generates")
@@ -161,7 +221,15 @@ def main() -> None:
     ap.add_argument("--tail", type=float, default=0.1, help="...from the whole stream and from this last share")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="a FaissIndex option (kind, nprobe, refine, ef_search, ...)")
+    ap.add_argument("--kmeans", type=int, nargs="+", metavar="LISTS",
+                    help="only time a retrain's k-means at these list counts, plain vs two-level")
+    ap.add_argument("--coarse", type=int, nargs="+", metavar="LISTS",
+                    help="only time the coarse search (HNSW vs flat) at these list counts")
     a = ap.parse_args()
+    if a.coarse:
+        return coarse_check(vectors(a.pairs), a.coarse)
+    if a.kmeans:
+        return kmeans_check(vectors(a.pairs), a.kmeans)
     import yaml
 
     from curate.index import faiss_compressed as fc
