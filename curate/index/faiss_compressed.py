@@ -47,8 +47,9 @@ class CompressedIVF:
     LIST_SIZE = 1024     # vectors per list the retraining aims at (nprobe of them are scanned per query)
     REGROW = 2           # retrain once N has doubled since the last training: lists hold 1-2x LIST_SIZE
     KMEANS_ITER = 10     # k-means passes per training (faiss' default 25 costs 2.5x, for centroids no better here)
-    TWO_LEVEL_FROM = 256  # lists from which k-means is two-level (kmeans.py): 5x faster at 1,000 lists, 10x
-    #                       at 3,000, centroids as close to the points (benchmarks/README.md)
+    TWO_LEVEL_FROM = 2048  # lists from which k-means is two-level (kmeans.py): 15x faster at 8,000 lists
+    #                        with as close a fit; below it plain k-means costs a few seconds, and two-level's
+    #                        centroids found ~1 point fewer duplicates at 1M pairs (benchmarks/README.md)
     TRAIN_PER_LIST = 40  # faiss wants >= 39 training points per centroid
     MIN_LISTS = 16
     NPROBE = 8           # lists scanned per query: 16 found the same duplicates at 1M scale pairs, 10% slower
