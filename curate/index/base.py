@@ -16,8 +16,13 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel
 
-from curate.errors import BackendError
+from curate.errors import BackendError, require
 from curate.registry import NoOptions
+
+
+def faiss_module():
+    """The faiss library, or an error naming the extra that installs it (every faiss-backed part here)."""
+    return require("faiss", "models", "the faiss vector index")
 
 
 class VectorIndex(ABC):

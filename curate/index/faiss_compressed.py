@@ -28,14 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from curate.errors import ConfigError, require
+from curate.errors import ConfigError
+from curate.index.base import faiss_module as _faiss
 from curate.index.kmeans import two_level
 from curate.index.scalar_codes import ScalarCodes
 from curate.index.vector_file import VectorFile
-
-
-def _faiss():
-    return require("faiss", "models", "the faiss vector index")
 
 
 def default_pq_m(dim: int) -> int:
@@ -164,4 +161,3 @@ class CompressedIVF:
         for _, block in self.store.chunks():
             self._sq.append(block)
         self._set_search_params()
-

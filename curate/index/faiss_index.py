@@ -36,15 +36,12 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from curate.errors import BackendError, ConfigError, require
+from curate.errors import BackendError, ConfigError
 from curate.index.base import VectorIndex
+from curate.index.base import faiss_module as _faiss
 from curate.index.faiss_compressed import CompressedIVF
 from curate.index.vector_file import VectorFile
 from curate.registry import INDEXES
-
-
-def _faiss():
-    return require("faiss", "models", "the faiss vector index")
 
 
 def gpu_available() -> bool:

@@ -18,11 +18,7 @@ import math
 
 import numpy as np
 
-
-def _faiss():
-    from curate.errors import require
-
-    return require("faiss", "models", "the faiss vector index")
+from curate.index.base import faiss_module as _faiss
 
 
 def _kmeans(x: np.ndarray, k: int, niter: int, seed: int) -> np.ndarray:

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from curate.index.base import faiss_module as _faiss
+
 
 class CodeBlocks:
     """Fixed-width codes by row, in blocks of BLOCK rows: appending never copies what is held
@@ -95,9 +97,3 @@ class ScalarCodes:
         sims += (queries @ self._offset)[:, None]
         sims[ids < 0] = -np.inf
         return sims
-
-
-def _faiss():
-    from curate.errors import require
-
-    return require("faiss", "models", "the faiss vector index")
