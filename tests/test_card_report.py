@@ -130,3 +130,17 @@ def test_card_tallies_the_run_a_shard_at_a_time_with_the_whole_frames_figures(ru
     full = pl.read_parquet(out / "data" / "*.parquet")
     got, want = tally.figures(), figures_mod.data_figures(full)
     assert got == want and got["lengths"]["chosen_mean_chars"] > 0 and got["votes"]["voters"]
+
+
+def test_card_tally_of_a_jsonl_run_equals_the_whole_frames_figures(hh_path, tmp_path):
+    """JSONL shards are read whole and narrowed to the card's columns, in groups, as Parquet ones are."""
+    from curate.card import data_figures as figures_mod
+    from curate.io.writers import read_records, shard_files
+
+    Pipeline(input={"path": str(hh_path), "format": "hh", "limit": 300},
+             steps=[DropIdentical(), FakeJudge()], output={"dir": str(tmp_path), "format": "jsonl"},
+             name="card-jsonl", batch_size=100).run()
+    assert {f.suffix for f in shard_files(tmp_path)} == {".jsonl"} and len(shard_files(tmp_path)) > 2
+    got = figures_mod.card_tally(tmp_path, group=2).figures()
+    assert got == figures_mod.data_figures(read_records(tmp_path))
+    assert got["records"] > 0 and got["lengths"]["chosen_mean_chars"] > 0 and got["votes"]["voters"]

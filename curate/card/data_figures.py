@@ -182,11 +182,11 @@ def card_tally(run_dir: Path, group: int = 16) -> CardTally:
         return tally
     files = shard_files(run_dir)
     for at in range(0, len(files), group):
-        frames = [_card_columns(read_shard(f)) if f.suffix != ".parquet" else _card_scan(f)
-                  for f in files[at:at + group]]
-        frames = pl.collect_all([f for f in frames if isinstance(f, pl.LazyFrame)]) + \
-            [f for f in frames if isinstance(f, pl.DataFrame)]
-        tally.add(pl.concat([f for f in frames if f.width], how="diagonal_relaxed") if frames else pl.DataFrame())
+        frames = pl.collect_all([_card_scan(f) if f.suffix == ".parquet" else _card_columns(read_shard(f)).lazy()
+                                 for f in files[at:at + group]])
+        frames = [f for f in frames if f.width]
+        if frames:  # an empty group would read as records without responses and drop the lengths figures
+            tally.add(pl.concat(frames, how="diagonal_relaxed"))
     return tally
 
 

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from curate.errors import InputError
+
 if TYPE_CHECKING:
     from curate.card.data_figures import CardTally
-
-from curate.errors import InputError
 
 # topic → key fragments (lower case) that put a step's count or figure under it
 TOPICS: dict[str, tuple[str, ...]] = {
