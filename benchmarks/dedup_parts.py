@@ -154,6 +154,11 @@ def stream_recall(vecs: np.ndarray, leaders: np.ndarray, sample: int, tail: floa
               f"removed without an exact match {int((~dup & removed[at]).sum())}")
 
 
+def sampled(vecs: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+    """`size` rows of `vecs` (at most all of them) drawn without replacement, in file order, as float32."""
+    return np.asarray(vecs[np.sort(rng.choice(len(vecs), min(len(vecs), size), replace=False))], dtype=np.float32)
+
+
 def kmeans_check(vecs: np.ndarray, lists: list[int]) -> None:
     """A retrain's k-means alone: faiss' plain k-means against curate's two-level one (index/kmeans.py),
     on TRAIN_PER_LIST sampled vectors per list; fit = mean similarity of 20,000 sampled vectors to
@@ -164,10 +169,9 @@ def kmeans_check(vecs: np.ndarray, lists: list[int]) -> None:
     from curate.index.kmeans import two_level
 
     rng = np.random.default_rng(0)
-    test = np.asarray(vecs[np.sort(rng.choice(len(vecs), 20_000, replace=False))], dtype=np.float32)
+    test = sampled(vecs, rng, 20_000)
     for k in lists:
-        x = np.asarray(vecs[np.sort(rng.choice(len(vecs), min(len(vecs), C.TRAIN_PER_LIST * k), replace=False))],
-                       dtype=np.float32)
+        x = sampled(vecs, rng, C.TRAIN_PER_LIST * k)
         for name in ("plain", "two-level"):
             t = time.perf_counter()
             if name == "plain":
@@ -193,10 +197,9 @@ def coarse_check(vecs: np.ndarray, lists: list[int]) -> None:
 
     faiss.omp_set_num_threads(1)
     rng = np.random.default_rng(0)
-    q = np.asarray(vecs[np.sort(rng.choice(len(vecs), 10_000, replace=False))], dtype=np.float32)
+    q = sampled(vecs, rng, 10_000)
     for k in lists:
-        x = np.asarray(vecs[np.sort(rng.choice(len(vecs), min(len(vecs), C.TRAIN_PER_LIST * k), replace=False))],
-                       dtype=np.float32)
+        x = sampled(vecs, rng, C.TRAIN_PER_LIST * k)
         cent = two_level(x, k, C.KMEANS_ITER, C.SEED)
         flat = faiss.IndexFlatIP(cent.shape[1])
         flat.add(cent)

@@ -154,18 +154,20 @@ def _stage_names(tree: TreeRSS):
         tree.stage = f"{k + 1}: " + (" → ".join(s.label for s in stages[k]) or "copy")
         return run_stage(self, k, stages, ck, prog)
 
-    def then_after_run(self):  # the steps' after_run hooks (the card, dedup chains) come after the stages
+    finish = "finish (after_run: card, dedup chains)"  # the steps' after_run hooks come after the stages
+
+    def then_after_run(self):
         try:
             return run(self)
         finally:
-            tree.stage = "finish (after_run: card, dedup chains)"
+            tree.stage = finish
 
     LocalRunner._run_stage, LocalRunner.run = named, then_after_run
     try:
         yield
     finally:
         LocalRunner._run_stage, LocalRunner.run = run_stage, run
-        tree.stage = "finish (after_run: card, dedup chains)"
+        tree.stage = finish
 
 
 def _option_names(step: str) -> set[str]:
