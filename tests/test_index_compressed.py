@@ -202,3 +202,52 @@ def test_scalar_code_similarities_equal_decoded_dot_products(dim):
     again = ScalarCodes.from_trained(codes.trained_array())
     again.codes = codes.codes
     np.testing.assert_allclose(again.similarities(q, ids)[ok], got[ok], rtol=1e-6)
+
+
+def test_rows_added_after_their_search_land_in_the_lists_a_plain_add_picks(monkeypatch):
+    """The dedup loop: search a chunk, then add the rows it kept. Those adds reuse the search's nearest
+    lists (no second coarse search); the index they build answers exactly as one built by plain adds."""
+    from curate.index.faiss_compressed import CompressedIVF
+
+    monkeypatch.setattr(CompressedIVF, "REUSE_LISTS_FROM", 1)  # from 2,048 lists by default
+    walks = []
+    monkeypatch.setattr(CompressedIVF, "_add_to", lambda self, v, lists, raw=CompressedIVF._add_to: (
+        walks.append(len(v)), raw(self, v, lists))[1])
+    x = clustered(4, 24_000, noise=0.1)
+    searched = FaissIndex(64, kind="compressed", ivf_threshold=4000, device="cpu")
+    plain = FaissIndex(64, kind="compressed", ivf_threshold=4000, device="cpu")
+    for i in range(0, len(x), 1000):
+        chunk = x[i:i + 1000]
+        if searched.ntotal:
+            searched.search(chunk, 1)
+        kept = chunk[::2]  # a subset, as the step keeps its leaders
+        searched.add(kept)
+        plain.add(kept)
+    assert len(walks) >= 15 and searched._compressed.nlist == plain._compressed.nlist
+    a, b = searched._compressed, plain._compressed
+    for lst in range(a.nlist):  # every list holds the same rows
+        ivf_a, ivf_b = (faiss_ivf(c) for c in (a, b))
+        assert ivf_a.invlists.list_size(lst) == ivf_b.invlists.list_size(lst)
+    q = unit(x[:3000] + 0.01 * np.random.default_rng(5).standard_normal((3000, 64)))
+    (sa, ia), (sb, ib) = searched.search(q, 4), plain.search(q, 4)
+    assert np.array_equal(ia, ib) and np.allclose(sa, sb)
+
+
+def test_an_add_of_rows_the_last_search_did_not_see_walks_the_quantizer(monkeypatch):
+    from curate.index.faiss_compressed import CompressedIVF
+
+    monkeypatch.setattr(CompressedIVF, "REUSE_LISTS_FROM", 1)
+    x = clustered(6, 12_000)
+    idx = fed(FaissIndex(64, kind="compressed", ivf_threshold=4000, device="cpu"), x[:8000])
+    idx.search(x[8000:9000], 1)
+    assert idx._compressed._known_lists(x[8500:8600]) is not None
+    assert idx._compressed._known_lists(x[8900:9100]) is None  # half of them unseen
+    idx.add(x[9000:10_000])  # other rows: faiss' own add (its list assignment); ids 8000..8999
+    sims, ids = idx.search(x[9000:9500], 1)
+    assert (ids[:, 0] == np.arange(8000, 8500)).mean() > 0.99 and np.allclose(sims[:, 0], 1, atol=2e-3)
+
+
+def faiss_ivf(compressed):
+    import faiss
+
+    return faiss.extract_index_ivf(compressed._index)

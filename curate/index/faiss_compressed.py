@@ -51,12 +51,17 @@ class CompressedIVF:
     MIN_LISTS = 16
     NPROBE = 8           # lists scanned per query: 16 found the same duplicates at 1M scale pairs, 10% slower
     CANDIDATES = 64      # best by PQ code, re-scored with the scalar codes
-    COARSE_EF = 32       # HNSW efSearch over the centroids (searches, and adds' list assignment): 64 found
-    #                      the same lists at 1M scale pairs, its adds 1.2x slower (benchmarks/README.md)
+    FLAT_COARSE_UPTO = 12_288  # lists up to which the coarse search is exact (a flat scan of the centroids,
+    #                            batched through BLAS): faster than the HNSW graph at every size measured
+    #                            up to ~10M rows, and it finds every nearest list (benchmarks/README.md)
+    REUSE_LISTS_FROM = 2048  # lists from which an add reuses the search's coarse results (_add_to): at 7,000
+    #                          lists 22.7 -> ~9 µs a row; below ~1,000 faiss' own add is as cheap
+    COARSE_EF = 32       # HNSW efSearch over the centroids, past FLAT_COARSE_UPTO lists (searches, and adds'
+    #                      list assignment): 64 found the same lists at 1M scale pairs, adds 1.2x slower
     SLICE = 128          # queries re-ranked at a time
     SEED = 0
 
-    def __init__(self, dim: int, store: VectorFile, nprobe: int | None = None, refine: int = 8,
+    def __init__(self, dim: int, store: VectorFile, nprobe: int | None = None, refine: int = 16,
                  pq_m: int | None = None):
         self.dim, self.store, self.nprobe, self.refine = dim, store, nprobe or self.NPROBE, refine
         self.pq_m = pq_m or default_pq_m(dim)
@@ -66,6 +71,10 @@ class CompressedIVF:
         self.trained_on = 0
         self._index: Any = None
         self._sq: ScalarCodes | None = None  # the 4-bit scalar codes of the middle re-rank
+        self._centroids: np.ndarray | None = None  # the lists' centroids, (nlist, dim) float32
+        self._probe: np.ndarray | None = None  # the random vector of _keys
+        # the last search's queries, as sorted row keys (_keys), and each one's nearest list
+        self._nearest: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def ntotal(self) -> int:
@@ -76,10 +85,11 @@ class CompressedIVF:
         faiss = _faiss()
         # a regrow rebuilds from the vector file: the old index and codes go first, or the peak
         # memory of the run is both of them at once (~340 B per vector, measured at 1M pairs)
-        self._index, self._sq = None, None
+        self._index, self._sq, self._centroids, self._nearest = None, None, None, None
         n = len(self.store)
         nlist = max(self.MIN_LISTS, n // self.LIST_SIZE)
-        index = faiss.index_factory(self.dim, f"IVF{nlist}_HNSW32,PQ{self.pq_m}x4fs", faiss.METRIC_INNER_PRODUCT)
+        coarse = f"IVF{nlist}" if nlist <= self.FLAT_COARSE_UPTO else f"IVF{nlist}_HNSW32"
+        index = faiss.index_factory(self.dim, f"{coarse},PQ{self.pq_m}x4fs", faiss.METRIC_INNER_PRODUCT)
         ivf = faiss.extract_index_ivf(index)
         ivf.cp.niter = self.KMEANS_ITER
         sample = self._sample(min(n, self.TRAIN_PER_LIST * nlist))
@@ -95,6 +105,7 @@ class CompressedIVF:
             self._sq.append(block)
         self._index, self.nlist, self.trained_on = index, nlist, n
         self._set_search_params()
+        self._centroids = ivf.quantizer.reconstruct_n(0, nlist)
 
     def _sample(self, size: int) -> np.ndarray:
         """`size` stored rows drawn without replacement (seeded), in file order: read row by row from
@@ -106,12 +117,68 @@ class CompressedIVF:
         """Index `vecs`, which the caller has already appended to the store."""
         if len(self.store) >= self.REGROW * self.trained_on:
             self.build()
+            return
+        lists = self._known_lists(vecs)
+        if lists is not None:
+            self._add_to(vecs, lists)
         else:
             self._index.add(vecs)
-            self._sq.append(vecs)
+        self._sq.append(vecs)
+
+    def _keys(self, vecs: np.ndarray) -> np.ndarray:
+        """A float64 key per row (its dot product with a fixed random vector): equal rows, equal keys;
+        different rows collide with probability ~0, and a collision would only put a row in another
+        of the lists near it. ~0.05 µs a row, where a dict of row bytes cost ~2."""
+        if self._probe is None:
+            self._probe = np.random.default_rng(self.SEED).standard_normal(self.dim)
+        return vecs.astype(np.float64) @ self._probe
+
+    def _known_lists(self, vecs: np.ndarray) -> np.ndarray | None:
+        """Each row's nearest list from the last search, when the last search saw every row, else None."""
+        if self._nearest is None or vecs.dtype != np.float32 or not len(vecs):
+            return None
+        keys, lists = self._nearest
+        want = self._keys(vecs)
+        at = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
+        return lists[at] if np.array_equal(keys[at], want) else None
+
+    def _add_to(self, vecs: np.ndarray, lists: np.ndarray) -> None:
+        """Add `vecs` to their known nearest `lists` without a second coarse search.
+
+        The step adds the rows it kept of the chunk it has just searched, and the search found each
+        row's nearest lists, so faiss' add would only walk the coarse quantizer again for the first
+        of them (the walk grows with the list count: ~40 µs a row at 9,000 lists). faiss' add takes
+        no precomputed lists for fast-scan indexes (``add_core`` mis-packs their codes), so for the
+        add the quantizer is swapped for a flat one over just those lists' centroids, keyed by list
+        number: each row's nearest among them is the list the search found, and faiss encodes and
+        packs the codes as in any add.
+        """
+        faiss = _faiss()
+        used = np.unique(lists)
+        sub = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+        sub.add_with_ids(self._centroids[used], used)
+        ivf = faiss.extract_index_ivf(self._index)
+        quantizer = ivf.quantizer
+        ivf.quantizer = sub
+        try:
+            self._index.add(vecs)
+        finally:
+            ivf.quantizer = quantizer
 
     def search(self, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        _, cand = self._index.search(vecs, max(k, self.refine, self.CANDIDATES))
+        # past REUSE_LISTS_FROM lists the coarse search is done here rather than inside faiss' search,
+        # so that its nearest lists serve the add of these rows too (_add_to)
+        wanted = max(k, self.refine, self.CANDIDATES)
+        if self.nlist < self.REUSE_LISTS_FROM or vecs.dtype != np.float32:
+            self._nearest = None
+            _, cand = self._index.search(vecs, wanted)
+        else:
+            ivf = _faiss().extract_index_ivf(self._index)
+            coarse_sims, coarse = ivf.quantizer.search(vecs, ivf.nprobe)
+            keys = self._keys(vecs)
+            order = np.argsort(keys)
+            self._nearest = (keys[order], coarse[order, 0])
+            _, cand = self._index.search_preassigned(vecs, wanted, coarse, coarse_sims)
         sims = np.empty((len(vecs), k), np.float32)
         ids = np.empty((len(vecs), k), np.int64)
         # re-ranked in slices: the (queries, candidates, dim) blocks stay a few MB, reused by the
@@ -141,7 +208,8 @@ class CompressedIVF:
     def _set_search_params(self) -> None:
         space = _faiss().ParameterSpace()
         space.set_index_parameter(self._index, "nprobe", min(self.nprobe, self.nlist))
-        space.set_index_parameter(self._index, "quantizer_efSearch", max(self.COARSE_EF, 2 * self.nprobe))
+        if self.nlist > self.FLAT_COARSE_UPTO:  # an HNSW coarse quantizer (a flat one has no parameter)
+            space.set_index_parameter(self._index, "quantizer_efSearch", max(self.COARSE_EF, 2 * self.nprobe))
 
     # ------------------------------------------------------------ state
     def save(self, directory: Path) -> None:
@@ -158,6 +226,7 @@ class CompressedIVF:
         self._index = _faiss().read_index(str(directory / "index.faiss"))
         self.nlist, self.trained_on = meta["nlist"], meta["trained_on"]
         self._sq = ScalarCodes.from_trained(np.load(directory / "sq.npy"))
+        self._centroids = _faiss().extract_index_ivf(self._index).quantizer.reconstruct_n(0, self.nlist)
         for _, block in self.store.chunks():
             self._sq.append(block)
         self._set_search_params()
