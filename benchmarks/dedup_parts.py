@@ -5,6 +5,7 @@
     python benchmarks/dedup_parts.py --pairs 1000000 --set nprobe=4    # a FaissIndex option
     python benchmarks/dedup_parts.py --pairs 1000000 --kmeans 1000 8000  # a retrain's k-means alone
     python benchmarks/dedup_parts.py --pairs 10000000 --coarse 100 900 9000  # the coarse search alone
+    python benchmarks/dedup_parts.py --pairs 10000000 --adds 900 7000         # an add alone
 
 Vectors: the scale benchmark's pairs (``benchmarks/scale.py``'s generated file) after drop_identical,
 length_filter and exact_dedup, embedded once by semantic_dedup's own ``vectors()`` (the hashing
@@ -15,7 +16,7 @@ embedder, 256-d, ``fields: [response]`` as in pipelines/clean_preferences.yaml) 
 Per segment it prints the µs per pair of the compressed index's parts: ``search`` (all of it),
 ``codes`` (the middle re-rank: the 4-bit scalar codes gathered and scored), ``exact`` (the last
 re-rank, with ``disk``: the float16 rows read from the vector file), ``add`` (all of it) and
-``regrow`` (retraining). The rest of ``search`` is faiss' own (the HNSW coarse search and the
+``regrow`` (retraining). The rest of ``search`` is faiss' own (the coarse search over the centroids and the
 fast-scan of the lists) and picking each step's best. At the end:
 of 3,000 removed pairs, the share for which the final index still returns a row >= 0.97 (exact
 best by brute force over the index's rows); the streaming decisions of ``--sample`` pairs (from
@@ -215,6 +216,46 @@ def coarse_check(vecs: np.ndarray, lists: list[int]) -> None:
               f"a query, finds {hits:.3f} of the {C.NPROBE} nearest; flat {took['flat'][1]:6.1f} µs")
 
 
+def adds_check(vecs: np.ndarray, lists: list[int]) -> None:
+    """An add's cost alone, 2 threads: faiss' own add (its coarse search for each row's list) against the
+    compressed index's add of rows its last search saw (``_known_lists`` + ``_add_to``: the search's
+    nearest lists reused), into an index of `lists` lists holding 200,000 rows, chunks of 2048."""
+    import faiss
+
+    from curate.index.faiss_compressed import CompressedIVF as C
+    from curate.index.kmeans import two_level
+
+    rng = np.random.default_rng(0)
+    for k in lists:
+        x = sampled(vecs, rng, C.TRAIN_PER_LIST * k)
+        index = faiss.index_factory(x.shape[1], f"IVF{k},PQ{x.shape[1] // 4}x4fs", faiss.METRIC_INNER_PRODUCT)
+        ivf = faiss.extract_index_ivf(index)
+        ivf.quantizer.add(two_level(x, k, C.KMEANS_ITER, C.SEED))
+        index.train(x)
+        ivf.nprobe = C.NPROBE
+        rows = sampled(vecs, rng, 400_000)
+        index.add(rows[:200_000])
+        comp = C.__new__(C)  # just the parts _known_lists and _add_to use
+        comp.dim, comp._index, comp._probe = x.shape[1], index, None
+        comp._centroids = ivf.quantizer.reconstruct_n(0, k)
+        took = collections.Counter()
+        for at in range(200_000, 300_000, CHUNK):
+            chunk = rows[at:at + CHUNK]
+            t = time.perf_counter()
+            index.add(chunk)
+            took["faiss"] += time.perf_counter() - t
+            chunk = rows[at + 100_000:at + 100_000 + CHUNK]
+            coarse = ivf.quantizer.search(chunk, C.NPROBE)[1]  # the search's, not timed
+            keys = comp._keys(chunk)
+            order = np.argsort(keys)
+            comp._nearest = (keys[order], coarse[order, 0])
+            t = time.perf_counter()
+            comp._add_to(chunk, comp._known_lists(chunk))
+            took["reused"] += time.perf_counter() - t
+        print(f"adds, {k:,} lists: faiss' add {took['faiss'] / 100_000 * 1e6:5.1f} µs a row, "
+              f"with the search's lists {took['reused'] / 100_000 * 1e6:5.1f} µs")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=1_000_000, help="a size benchmarks/scale.py generates")
@@ -228,7 +269,11 @@ def main() -> None:
                     help="only time a retrain's k-means at these list counts, plain vs two-level")
     ap.add_argument("--coarse", type=int, nargs="+", metavar="LISTS",
                     help="only time the coarse search (HNSW vs flat) at these list counts")
+    ap.add_argument("--adds", type=int, nargs="+", metavar="LISTS",
+                    help="only time an add at these list counts, faiss' own vs with the search's lists")
     a = ap.parse_args()
+    if a.adds:
+        return adds_check(vectors(a.pairs), a.adds)
     if a.coarse:
         return coarse_check(vectors(a.pairs), a.coarse)
     if a.kmeans:

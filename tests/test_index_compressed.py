@@ -251,3 +251,30 @@ def faiss_ivf(compressed):
     import faiss
 
     return faiss.extract_index_ivf(compressed._index)
+
+
+@pytest.mark.parametrize("coarse", ["flat", "hnsw"])
+def test_the_lists_are_found_by_a_flat_scan_or_past_a_size_an_hnsw_graph(coarse, monkeypatch, tmp_path):
+    """Up to FLAT_COARSE_UPTO lists the centroids are scanned exactly, past it walked as an HNSW graph;
+    both answer as the exact index does, reuse the search's lists for adds, and survive a save/load."""
+    import faiss
+
+    from curate.index.faiss_compressed import CompressedIVF
+
+    monkeypatch.setattr(CompressedIVF, "FLAT_COARSE_UPTO", 1 << 20 if coarse == "flat" else 1)
+    monkeypatch.setattr(CompressedIVF, "REUSE_LISTS_FROM", 1)
+    x = clustered(7, 20_000)
+    idx = FaissIndex(64, kind="compressed", ivf_threshold=4000, device="cpu")
+    for i in range(0, len(x), 1000):
+        if idx.ntotal:
+            idx.search(x[i:i + 1000], 1)
+        idx.add(x[i:i + 1000])
+    quantizer = faiss.extract_index_ivf(idx._compressed._index).quantizer
+    assert isinstance(faiss.downcast_index(quantizer), faiss.IndexHNSWFlat if coarse == "hnsw" else faiss.IndexFlat)
+    sims, ids = idx.search(x[:2000], 1)
+    own = ids[:, 0] == np.arange(2000)
+    assert own.mean() > 0.99 and np.allclose(sims[own, 0], 1, atol=2e-3)
+    idx.save(tmp_path)
+    back = FaissIndex(64, kind="compressed", ivf_threshold=4000, device="cpu")
+    back.load(tmp_path)
+    assert np.array_equal(back.search(x[:2000], 1)[1], ids)

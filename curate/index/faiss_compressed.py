@@ -2,11 +2,16 @@
 
 Three parts, each for one of the scale goals (benchmarks/README.md, "Vector index kinds"):
 
-* **IVF with an HNSW coarse quantizer, lists of bounded size.** A query looks at ``nprobe`` lists of
-  about ``LIST_SIZE`` vectors each, found through an HNSW graph over the centroids, so its cost does
-  not grow with N. The list count follows N: each time the index has doubled (``REGROW``) since its
-  last training it is retrained on a sample (``TRAIN_PER_LIST`` vectors per list) and every vector is
-  re-added from disk, which costs at most N extra adds in all (a geometric series).
+* **IVF with lists of bounded size.** A query looks at ``nprobe`` lists of about ``LIST_SIZE``
+  vectors each, so the list scan does not grow with N. The list count follows N: each time the index
+  has doubled (``REGROW``) since its last training it is retrained on a sample (``TRAIN_PER_LIST``
+  vectors per list) and every vector is re-added from disk, which costs at most N extra adds in all
+  (a geometric series). The lists are found by a flat (exact) scan of the centroids, batched through
+  BLAS, up to ``FLAT_COARSE_UPTO`` lists (~12M vectors), and through an HNSW graph over them past
+  that: measured, the flat scan was the faster of the two at every size up to ~10M vectors
+  (benchmarks/README.md, "semantic_dedup's index"), but it grows with the list count where the
+  graph's walk grows like its log. Past ``REUSE_LISTS_FROM`` lists the rows a search has just seen
+  are added to the nearest lists that search found (``_add_to``), not looked up again.
 * **4-bit fast-scan PQ codes** (``pq_m`` sub-quantizers, dim/4 by default: 32 bytes + an 8-byte id
   per 256-d vector) instead of the vectors; with the scalar codes below, 10M vectors take ~1.7 GB of
   RAM, not the ~13 GB of an HNSW graph over float32 vectors.
@@ -61,7 +66,7 @@ class CompressedIVF:
     SLICE = 128          # queries re-ranked at a time
     SEED = 0
 
-    def __init__(self, dim: int, store: VectorFile, nprobe: int | None = None, refine: int = 16,
+    def __init__(self, dim: int, store: VectorFile, nprobe: int | None = None, refine: int = 8,
                  pq_m: int | None = None):
         self.dim, self.store, self.nprobe, self.refine = dim, store, nprobe or self.NPROBE, refine
         self.pq_m = pq_m or default_pq_m(dim)

@@ -11,7 +11,8 @@ threshold; on GPU when faiss-gpu and a CUDA device are present (detected, never 
   GPU HNSW, so on GPU ``hnsw`` builds an IVF whose lists are bounded (N/LIST_SIZE lists, regrown):
   the coarse search is a brute-force pass over the centroids, cheap on a GPU, and the list scan is
   bounded, so the cost per query stays nearly flat there too.
-* ``compressed``: IVF with an HNSW coarse quantizer, lists of bounded size (retrained as N grows),
+* ``compressed``: IVF with lists of bounded size (retrained as N grows; the lists found by an exact
+  scan of the centroids, by an HNSW graph over them past ~12,000 lists),
   4-bit PQ and 4-bit scalar codes in memory and the exact vectors in float16 on disk, candidates
   re-ranked exactly (curate/index/faiss_compressed.py): cost per query flat in N, ~170 bytes of RAM
   per 256-d vector.
@@ -62,7 +63,7 @@ class FaissOptions(BaseModel):
                                                       "speed; default: ivf 16, compressed 8)")
     pq_m: int | None = Field(None, ge=1, description="ivf: IVF-PQ with this many sub-quantizers (must divide dim); "
                                                     "compressed: its 4-bit sub-quantizers (default dim/4)")
-    refine: int = Field(16, ge=1, description="compressed: candidates per query re-scored with the exact vectors "
+    refine: int = Field(8, ge=1, description="compressed: candidates per query re-scored with the exact vectors "
                                              "(the best of 64 by PQ code, re-ranked by 4-bit scalar codes)")
     hnsw_m: int = Field(32, ge=2, description="hnsw: graph neighbours per node (memory vs recall)")
     ef_construction: int = Field(80, ge=1, description="hnsw: candidates kept while inserting")
@@ -80,7 +81,7 @@ class FaissIndex(VectorIndex):
     IVF_NPROBE = 16  # ivf: lists searched per query when nprobe is not given (compressed: CompressedIVF.NPROBE)
 
     def __init__(self, dim: int, kind: Kind = "ivf", ivf_threshold: int = 50_000, nlist: int | None = None,
-                 nprobe: int | None = None, pq_m: int | None = None, refine: int = 16, hnsw_m: int = 32,
+                 nprobe: int | None = None, pq_m: int | None = None, refine: int = 8, hnsw_m: int = 32,
                  ef_construction: int = 80, ef_search: int = 64, device: Literal["auto", "cpu", "cuda"] = "auto",
                  gpu_id: int = 0):
         super().__init__(dim)
