@@ -271,6 +271,8 @@ def test_the_lists_are_found_by_a_flat_scan_or_past_a_size_an_hnsw_graph(coarse,
         idx.add(x[i:i + 1000])
     quantizer = faiss.extract_index_ivf(idx._compressed._index).quantizer
     assert isinstance(faiss.downcast_index(quantizer), faiss.IndexHNSWFlat if coarse == "hnsw" else faiss.IndexFlat)
+    if coarse == "hnsw":
+        assert faiss.downcast_index(quantizer).hnsw.efSearch == CompressedIVF.COARSE_EF
     sims, ids = idx.search(x[:2000], 1)
     own = ids[:, 0] == np.arange(2000)
     assert own.mean() > 0.99 and np.allclose(sims[own, 0], 1, atol=2e-3)
@@ -278,3 +280,6 @@ def test_the_lists_are_found_by_a_flat_scan_or_past_a_size_an_hnsw_graph(coarse,
     back = FaissIndex(64, kind="compressed", ivf_threshold=4000, device="cpu")
     back.load(tmp_path)
     assert np.array_equal(back.search(x[:2000], 1)[1], ids)
+    if coarse == "hnsw":  # set again on load, by the quantizer's type
+        back_quantizer = faiss.extract_index_ivf(back._compressed._index).quantizer
+        assert faiss.downcast_index(back_quantizer).hnsw.efSearch == CompressedIVF.COARSE_EF

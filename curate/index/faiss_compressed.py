@@ -60,7 +60,7 @@ class CompressedIVF:
     #                            batched through BLAS): faster than the HNSW graph at every size measured
     #                            up to ~10M rows, and it finds every nearest list (benchmarks/README.md)
     REUSE_LISTS_FROM = 2048  # lists from which an add reuses the search's coarse results (_add_to): at 7,000
-    #                          lists 22.7 -> ~9 µs a row; below ~1,000 faiss' own add is as cheap
+    #                          lists 35.7 -> 16.7 µs a row, at 900 10.2 -> 13.3 (dedup_parts.py --adds)
     COARSE_EF = 32       # HNSW efSearch over the centroids, past FLAT_COARSE_UPTO lists (searches, and adds'
     #                      list assignment): 64 found the same lists at 1M scale pairs, adds 1.2x slower
     SLICE = 128          # queries re-ranked at a time
@@ -211,9 +211,12 @@ class CompressedIVF:
         return top, np.where(np.isfinite(top), np.take_along_axis(ids, best, axis=1), -1)
 
     def _set_search_params(self) -> None:
-        space = _faiss().ParameterSpace()
+        faiss = _faiss()
+        space = faiss.ParameterSpace()
         space.set_index_parameter(self._index, "nprobe", min(self.nprobe, self.nlist))
-        if self.nlist > self.FLAT_COARSE_UPTO:  # an HNSW coarse quantizer (a flat one has no parameter)
+        # by the quantizer's type, not the list count: a state saved before the flat coarse search
+        # (HNSW at every size) loads as it was saved
+        if isinstance(faiss.downcast_index(faiss.extract_index_ivf(self._index).quantizer), faiss.IndexHNSW):
             space.set_index_parameter(self._index, "quantizer_efSearch", max(self.COARSE_EF, 2 * self.nprobe))
 
     # ------------------------------------------------------------ state
