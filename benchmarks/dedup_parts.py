@@ -6,6 +6,8 @@
     python benchmarks/dedup_parts.py --pairs 1000000 --kmeans 1000 8000  # a retrain's k-means alone
     python benchmarks/dedup_parts.py --pairs 10000000 --coarse 100 900 9000  # the coarse search alone
     python benchmarks/dedup_parts.py --pairs 10000000 --adds 900 7000         # an add alone
+    python benchmarks/dedup_parts.py --pairs 10000000 --rows 3000000 --segment 500000  # 3M of the 10M vectors
+    python benchmarks/dedup_parts.py --pairs 1000000 --const CANDIDATES=256   # a CompressedIVF constant
 
 Vectors: the scale benchmark's pairs (``benchmarks/scale.py``'s generated file) after drop_identical,
 length_filter and exact_dedup, embedded once by semantic_dedup's own ``vectors()`` (the hashing
@@ -269,6 +271,9 @@ def main() -> None:
                     help="only time a retrain's k-means at these list counts, plain vs two-level")
     ap.add_argument("--coarse", type=int, nargs="+", metavar="LISTS",
                     help="only time the coarse search (HNSW vs flat) at these list counts")
+    ap.add_argument("--rows", type=int, help="only the first ROWS of the --pairs vectors (e.g. 3M of the 10M)")
+    ap.add_argument("--const", action="append", default=[], metavar="NAME=VALUE",
+                    help="a CompressedIVF class constant for this run (CANDIDATES=256, FLAT_COARSE_UPTO=0, ...)")
     ap.add_argument("--adds", type=int, nargs="+", metavar="LISTS",
                     help="only time an add at these list counts, faiss' own vs with the search's lists")
     a = ap.parse_args()
@@ -289,7 +294,11 @@ def main() -> None:
                            (fc.CompressedIVF, "_exact", "exact"), (vf.VectorFile, "rows", "disk"),
                            (fc.CompressedIVF, "add", "add"), (fc.CompressedIVF, "build", "regrow")]:
         timed(spent, cls, name, key)
-    vecs = vectors(a.pairs)
+    for name, value in (c.split("=", 1) for c in a.const):
+        if not hasattr(fc.CompressedIVF, name):
+            ap.error(f"--const {name}: CompressedIVF has no such constant")
+        setattr(fc.CompressedIVF, name, int(value))
+    vecs = vectors(a.pairs)[:a.rows] if a.rows else vectors(a.pairs)
     options = {"kind": "auto", **{k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in a.sets)}}
     index, leaders, marks = run(vecs, options, a.segment, spent)
     print(f"{len(vecs):,} pairs, index {options}: {marks[-1][1]:.1f} s, {len(vecs) - len(leaders):,} removed")
