@@ -237,9 +237,8 @@ def adds_check(vecs: np.ndarray, lists: list[int]) -> None:
         ivf.nprobe = C.NPROBE
         rows = sampled(vecs, rng, 400_000)
         index.add(rows[:200_000])
-        comp = C.__new__(C)  # just the parts _known_lists and _add_to use
-        comp.dim, comp._index, comp._probe = x.shape[1], index, None
-        comp._centroids = ivf.quantizer.reconstruct_n(0, k)
+        comp = C.__new__(C)  # just the parts _remember_nearest, _known_lists and _add_to use
+        comp.dim, comp.nlist, comp._index, comp._probe, comp._centroids = x.shape[1], k, index, None, None
         took = collections.Counter()
         for at in range(200_000, 300_000, CHUNK):
             chunk = rows[at:at + CHUNK]
@@ -247,10 +246,7 @@ def adds_check(vecs: np.ndarray, lists: list[int]) -> None:
             index.add(chunk)
             took["faiss"] += time.perf_counter() - t
             chunk = rows[at + 100_000:at + 100_000 + CHUNK]
-            coarse = ivf.quantizer.search(chunk, C.NPROBE)[1]  # the search's, not timed
-            keys = comp._keys(chunk)
-            order = np.argsort(keys)
-            comp._nearest = (keys[order], coarse[order, 0])
+            comp._remember_nearest(chunk, ivf.quantizer.search(chunk, C.NPROBE)[1][:, 0])  # the search's, not timed
             t = time.perf_counter()
             comp._add_to(chunk, comp._known_lists(chunk))
             took["reused"] += time.perf_counter() - t

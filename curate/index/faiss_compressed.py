@@ -76,7 +76,7 @@ class CompressedIVF:
         self.trained_on = 0
         self._index: Any = None
         self._sq: ScalarCodes | None = None  # the 4-bit scalar codes of the middle re-rank
-        self._centroids: np.ndarray | None = None  # the lists' centroids, (nlist, dim) float32
+        self._centroids: np.ndarray | None = None  # the lists' centroids, (nlist, dim), read on first use
         self._probe: np.ndarray | None = None  # the random vector of _keys
         # the last search's queries, as sorted row keys (_keys), and each one's nearest list
         self._nearest: tuple[np.ndarray, np.ndarray] | None = None
@@ -110,7 +110,6 @@ class CompressedIVF:
             self._sq.append(block)
         self._index, self.nlist, self.trained_on = index, nlist, n
         self._set_search_params()
-        self._centroids = ivf.quantizer.reconstruct_n(0, nlist)
 
     def _sample(self, size: int) -> np.ndarray:
         """`size` stored rows drawn without replacement (seeded), in file order: read row by row from
@@ -138,6 +137,12 @@ class CompressedIVF:
             self._probe = np.random.default_rng(self.SEED).standard_normal(self.dim)
         return vecs.astype(np.float64) @ self._probe
 
+    def _remember_nearest(self, vecs: np.ndarray, nearest: np.ndarray) -> None:
+        """Keep each searched row's nearest list, by row key, for the add that follows (_known_lists)."""
+        keys = self._keys(vecs)
+        order = np.argsort(keys)
+        self._nearest = (keys[order], nearest[order])
+
     def _known_lists(self, vecs: np.ndarray) -> np.ndarray | None:
         """Each row's nearest list from the last search, when the last search saw every row, else None."""
         if self._nearest is None or vecs.dtype != np.float32 or not len(vecs):
@@ -159,10 +164,12 @@ class CompressedIVF:
         packs the codes as in any add.
         """
         faiss = _faiss()
+        ivf = faiss.extract_index_ivf(self._index)
+        if self._centroids is None:  # once per training (build() resets it), and only where adds reuse lists
+            self._centroids = ivf.quantizer.reconstruct_n(0, self.nlist)
         used = np.unique(lists)
         sub = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
         sub.add_with_ids(self._centroids[used], used)
-        ivf = faiss.extract_index_ivf(self._index)
         quantizer = ivf.quantizer
         ivf.quantizer = sub
         try:
@@ -180,9 +187,7 @@ class CompressedIVF:
         else:
             ivf = _faiss().extract_index_ivf(self._index)
             coarse_sims, coarse = ivf.quantizer.search(vecs, ivf.nprobe)
-            keys = self._keys(vecs)
-            order = np.argsort(keys)
-            self._nearest = (keys[order], coarse[order, 0])
+            self._remember_nearest(vecs, coarse[:, 0])
             _, cand = self._index.search_preassigned(vecs, wanted, coarse, coarse_sims)
         sims = np.empty((len(vecs), k), np.float32)
         ids = np.empty((len(vecs), k), np.int64)
@@ -234,7 +239,6 @@ class CompressedIVF:
         self._index = _faiss().read_index(str(directory / "index.faiss"))
         self.nlist, self.trained_on = meta["nlist"], meta["trained_on"]
         self._sq = ScalarCodes.from_trained(np.load(directory / "sq.npy"))
-        self._centroids = _faiss().extract_index_ivf(self._index).quantizer.reconstruct_n(0, self.nlist)
         for _, block in self.store.chunks():
             self._sq.append(block)
         self._set_search_params()
