@@ -20,8 +20,9 @@ Per segment it prints the µs per pair of the compressed index's parts: ``search
 re-rank, with ``disk``: the float16 rows read from the vector file), ``add`` (all of it) and
 ``regrow`` (retraining). The rest of ``search`` is faiss' own (the coarse search over the centroids and the
 fast-scan of the lists) and picking each step's best. At the end:
-of 3,000 removed pairs, the share for which the final index still returns a row >= 0.97 (exact
-best by brute force over the index's rows); the streaming decisions of ``--sample`` pairs (from
+of 3,000 removed pairs, the share for which the final index still returns a row >= 0.97
+(searched with the threshold as floor, as the step does; exact best by brute force over the
+index's rows); the streaming decisions of ``--sample`` pairs (from
 the whole stream, and from its last ``--tail``) against exact ones: is there a leader before the
 pair >= 0.97, by brute force, and did the run remove it (the recall goal of issue #15 at any size);
 with ``--exact``, every removal compared with the flat index's (slow: the flat search grows with N).
@@ -122,7 +123,7 @@ def query_recall(index, vecs: np.ndarray, leaders: np.ndarray) -> None:
     exact = FaissIndex(vecs.shape[1], kind="flat", device="cpu")  # the exact reference, as index_recall.py's
     for s in range(0, len(leaders), 200_000):
         exact.add(np.asarray(vecs[leaders[s:s + 200_000]], dtype=np.float32))
-    found = index.search(q, 1)[0][:, 0] >= THRESHOLD
+    found = index.search(q, 1, floor=THRESHOLD)[0][:, 0] >= THRESHOLD
     need = exact.search(q, 1)[0][:, 0] >= THRESHOLD
     print(f"removed pairs whose kept match the final index returns: {int((found & need).sum())} / "
           f"{int(need.sum())} = {(found & need).sum() / max(1, need.sum()):.4f}")
@@ -293,7 +294,7 @@ def main() -> None:
     for name, value in (c.split("=", 1) for c in a.const):
         if not hasattr(fc.CompressedIVF, name):
             ap.error(f"--const {name}: CompressedIVF has no such constant")
-        setattr(fc.CompressedIVF, name, int(value))
+        setattr(fc.CompressedIVF, name, yaml.safe_load(value))  # 256 an int, 0.05 a float
     vecs = vectors(a.pairs)[:a.rows] if a.rows else vectors(a.pairs)
     options = {"kind": "auto", **{k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in a.sets)}}
     index, leaders, marks = run(vecs, options, a.segment, spent)

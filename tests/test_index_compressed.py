@@ -204,6 +204,49 @@ def test_scalar_code_similarities_equal_decoded_dot_products(dim):
     np.testing.assert_allclose(again.similarities(q, ids)[ok], got[ok], rtol=1e-6)
 
 
+def test_the_scalar_codes_error_sd_is_the_measured_one():
+    """error_sd predicts the spread of the code similarities around the exact ones (the second
+    look's margin is a multiple of it)."""
+    from curate.index.scalar_codes import ScalarCodes
+
+    x = clustered(4, 6000)
+    codes = ScalarCodes.trained_on(x[:2000])
+    codes.append(x)
+    q = unit(x[:300] + 0.02 * np.random.default_rng(4).standard_normal((300, 64)))
+    ids = np.random.default_rng(5).integers(0, 6000, size=(300, 40))
+    err = codes.similarities(q, ids) - np.einsum("nd,nkd->nk", q, x[ids])
+    assert 0.7 < err.std() / codes.error_sd(q).mean() < 1.3
+
+
+@pytest.mark.parametrize(("centres", "noise"), [(1000, 0.02), (100, 0.03)])
+def test_a_floor_finds_the_rows_above_it_that_the_code_rankings_miss(centres, noise, tmp_path):
+    """Crowds of near-copies around the floor. With 30 rows a crowd, the row truly above the floor
+    is among the 64 best by PQ code but often not among the refine best by scalar code; with 300,
+    often not even among those 64. With the floor the search scores exactly the candidates near it
+    (and, for queries still undecided, the best of a wider PQ list), so it finds about every row
+    the exact index finds >= floor, and never answers worse than without."""
+    x = clustered(5, 30_000, centres=centres, noise=noise)
+    comp = fed(FaissIndex(64, kind="compressed", ivf_threshold=5000, device="cpu"), x)
+    comp.spill_to(tmp_path)
+    q = unit(x[:3000] + noise * np.random.default_rng(1).standard_normal((3000, 64)))
+    best = fed(FaissIndex(64, kind="flat"), x).search(q, 1)[0][:, 0]
+    floor = float(np.median(best))  # half the queries have a row at or above it
+    want = best >= floor
+    plain, looked = comp.search(q, 1)[0][:, 0], comp.search(q, 1, floor=floor)[0][:, 0]
+    assert (plain[want] >= floor).mean() < 0.85  # the case the floor is for
+    assert (looked[want] >= floor).mean() >= 0.93
+    # about never worse: faiss' fast-scan ranks by 16-bit rounded distances, so the first 64 of
+    # the wider PQ list can differ from a 64-wide search's by ties (~3 rows in 64)
+    assert ((plain >= floor) & (looked < floor)).mean() < 0.002
+    assert (looked[~want] >= floor).mean() < 0.02  # exact scores: only float16 rounding crosses the floor
+    three = comp.search(q, 3, floor=floor)[0]  # k > 1 (semantic_dedup's global mode): best first, no worse
+    assert (np.diff(three, axis=1) <= 0).all() and (three[:, 0] >= looked).all()
+    if centres == 100:  # here the rows are found by the wider PQ list, which threshold_candidates sets
+        narrow = fed(FaissIndex(64, kind="compressed", ivf_threshold=5000, threshold_candidates=64, device="cpu"), x)
+        narrow.spill_to(tmp_path / "narrow")
+        assert (narrow.search(q, 1, floor=floor)[0][want, 0] >= floor).mean() < 0.85
+
+
 def test_rows_added_after_their_search_land_in_the_lists_a_plain_add_picks(monkeypatch):
     """The dedup loop: search a chunk, then add the rows it kept. Those adds reuse the search's nearest
     lists (no second coarse search); the index they build answers exactly as one built by plain adds."""

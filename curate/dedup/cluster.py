@@ -36,7 +36,7 @@ def assign_chunk(vecs: list[np.ndarray], indexes: list[VectorIndex], thresholds:
     field = np.full(n, -1, dtype=np.int64)
     sim = np.zeros(n, dtype=np.float32)
     for f in reversed(range(len(vecs))):  # reversed: earlier fields overwrite, so they win
-        s, ids = indexes[f].search(vecs[f], 1)
+        s, ids = indexes[f].search(vecs[f], 1, floor=thresholds[f])
         hit = s[:, 0] >= thresholds[f]
         match[hit], field[hit], sim[hit] = ids[hit, 0], f, s[hit, 0]
     rest = np.flatnonzero(field < 0)

@@ -97,7 +97,8 @@ class Decontaminate(Step):
                 todo = [i for i in range(n) if hit[i] is None]
                 if not todo:
                     break
-                sims, ids = self.index.search(self.embedder.embed([values[i] for i in todo]), 1)
+                sims, ids = self.index.search(self.embedder.embed([values[i] for i in todo]), 1,
+                                               floor=self.options.embedding_threshold)
                 for i, s, j in zip(todo, sims[:, 0], ids[:, 0]):
                     if s >= self.options.embedding_threshold:
                         hit[i] = self._match(int(j), "contaminated_embedding", f"cosine {s:.3f}", col)

@@ -40,8 +40,9 @@ class IndexOptions(BaseModel):
 
     ``backend`` names the index; every other key is that backend's own option, checked against its
     ``Options`` when the pipeline is loaded (faiss: ``kind``, ``ivf_threshold``, ``nlist``,
-    ``nprobe``, ``pq_m``, ``refine``, ``hnsw_m``, ``ef_construction``, ``ef_search``, ``device``,
-    ``gpu_id``; see curate/index/faiss_index.py). The keys may also be nested under ``options:``.
+    ``nprobe``, ``pq_m``, ``refine``, ``threshold_candidates``, ``hnsw_m``, ``ef_construction``,
+    ``ef_search``, ``device``, ``gpu_id``; see curate/index/faiss_index.py). The keys may also be
+    nested under ``options:``.
     """
 
     model_config = ConfigDict(extra="forbid")

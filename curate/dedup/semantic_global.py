@@ -73,7 +73,7 @@ def fit_global(batches: Batches, vectors: Callable[[pl.DataFrame], list[np.ndarr
         rows = np.arange(base, base + batch.height)
         for f, (index, vecs) in enumerate(zip(indexes, vectors(batch))):
             index.add(vecs)  # added first, so pairs inside the batch are found too
-            s, j = index.search(vecs, neighbours + 1)
+            s, j = index.search(vecs, neighbours + 1, floor=thresholds[f])
             src = np.repeat(rows, j.shape[1]).reshape(j.shape)
             hit = (j >= 0) & (j != src) & (s >= thresholds[f])
             edges[f].append((src[hit], j[hit], s[hit]))

@@ -2,7 +2,9 @@
 
 Rows get consecutive integer ids in the order they are added (0, 1, 2, ...); callers keep their
 own id → record map. ``search`` returns ``(sims, ids)`` of shape (n, k), best first, with id -1 and
-sim -inf where the index holds fewer than k vectors. A backend implements ``_add``, ``_search``,
+sim -inf where the index holds fewer than k vectors. A caller that acts only on rows at or above a
+similarity passes it as ``floor``: an approximate index may then look harder at candidates near it
+(the compressed index does), an exact one ignores it. A backend implements ``_add``, ``_search``,
 ``ntotal`` and ``save``/``load``, and declares its ``Options``; ``build_index`` picks one by name from
 ``curate.registry.INDEXES`` and validates the options against that model.
 """
@@ -36,11 +38,11 @@ class VectorIndex(ABC):
         if len(vecs):
             self._add(self._check(vecs))
 
-    def search(self, vecs: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, vecs: np.ndarray, k: int = 1, floor: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         n = len(vecs)
         if n == 0 or self.ntotal == 0:
             return np.full((n, k), -np.inf, dtype=np.float32), np.full((n, k), -1, dtype=np.int64)
-        sims, ids = self._search(self._check(vecs), k)
+        sims, ids = self._search(self._check(vecs), k, floor)
         sims = np.where(ids < 0, -np.inf, sims).astype(np.float32)
         return sims, ids.astype(np.int64)
 
@@ -60,7 +62,7 @@ class VectorIndex(ABC):
     def _add(self, vecs: np.ndarray) -> None: ...
 
     @abstractmethod
-    def _search(self, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+    def _search(self, vecs: np.ndarray, k: int, floor: float | None) -> tuple[np.ndarray, np.ndarray]: ...
 
     @abstractmethod
     def save(self, directory: Path) -> None:

@@ -23,6 +23,10 @@ Three parts, each for one of the scale goals (benchmarks/README.md, "Vector inde
   The middle step is there because a row read from disk costs a page fault (~1.5 µs) once the file
   outgrows what the process has touched, so reading all 64 candidates made the query cost grow
   with N (benchmarks/README.md: 55 → 169 µs per query from 100k to 1M).
+  A caller that acts on a similarity floor (semantic_dedup's threshold) passes it, and a query with
+  no exact score at the floor yet also gets its other candidates near the floor scored exactly, and
+  if still undecided, those of a wider PQ candidate list (``_near_floor``): in crowds of near-copies
+  the code rankings alone lost the row above the floor (recall 0.93 at 3M rows).
 """
 
 from __future__ import annotations
@@ -56,6 +60,11 @@ class CompressedIVF:
     MIN_LISTS = 16
     NPROBE = 8           # lists scanned per query: 16 found the same duplicates at 1M scale pairs, 10% slower
     CANDIDATES = 64      # best by PQ code, re-scored with the scalar codes
+    SECOND_LOOK_SD = 3   # a search with a floor scores exactly the candidates whose code similarity is within
+    #                      this many error sds below it (_near_floor): a row truly at the floor is missed ~0.1%
+    WIDE_REACH = 0.14    # a search with a floor looks at its `wide` PQ candidates for queries still undecided
+    #                      whose worst of the CANDIDATES scores >= floor - WIDE_REACH by scalar code (_near_floor)
+    LOOK = 24            # rows each further look scores exactly at most, best by scalar code first
     FLAT_COARSE_UPTO = 12_288  # lists up to which the coarse search is exact (a flat scan of the centroids,
     #                            batched through BLAS): faster than the HNSW graph at every size measured
     #                            up to ~10M rows, and it finds every nearest list (benchmarks/README.md)
@@ -67,8 +76,9 @@ class CompressedIVF:
     SEED = 0
 
     def __init__(self, dim: int, store: VectorFile, nprobe: int | None = None, refine: int = 8,
-                 pq_m: int | None = None):
+                 pq_m: int | None = None, wide: int = 256):
         self.dim, self.store, self.nprobe, self.refine = dim, store, nprobe or self.NPROBE, refine
+        self.wide = wide  # PQ candidates of a search with a floor (_near_floor); FaissOptions.threshold_candidates
         self.pq_m = pq_m or default_pq_m(dim)
         if dim % self.pq_m:
             raise ConfigError(f"faiss index: pq_m={self.pq_m} must divide the vector dimension {dim}")
@@ -177,10 +187,12 @@ class CompressedIVF:
         finally:
             ivf.quantizer = quantizer
 
-    def search(self, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, vecs: np.ndarray, k: int, floor: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The k best rows of each query, scored exactly; with a `floor`, a query that has fewer than
+        k exact scores >= floor after the ``refine`` best looks further (``_near_floor``)."""
         # past REUSE_LISTS_FROM lists the coarse search is done here rather than inside faiss' search,
         # so that its nearest lists serve the add of these rows too (_add_to)
-        wanted = max(k, self.refine, self.CANDIDATES)
+        wanted = max(k, self.refine, self.CANDIDATES if floor is None else max(self.CANDIDATES, self.wide))
         if self.nlist < self.REUSE_LISTS_FROM or vecs.dtype != np.float32:
             self._nearest = None
             _, cand = self._index.search(vecs, wanted)
@@ -191,13 +203,67 @@ class CompressedIVF:
             _, cand = self._index.search_preassigned(vecs, wanted, coarse, coarse_sims)
         sims = np.empty((len(vecs), k), np.float32)
         ids = np.empty((len(vecs), k), np.int64)
+        first = max(k, self.refine)
         # re-ranked in slices: the (queries, candidates, dim) blocks stay a few MB, reused by the
         # allocator, where one block for a whole batch was 130 MB of fresh pages per call
         for at in range(0, len(vecs), self.SLICE):
             q, c = vecs[at:at + self.SLICE], cand[at:at + self.SLICE]
-            c = self._top(c, self._sq.similarities(q, c), max(k, self.refine))[1]
-            sims[at:at + len(q)], ids[at:at + len(q)] = self._top(c, self._exact(q, c), k)
+            if floor is None:
+                c = self._top(c, self._sq.similarities(q, c), first)[1]
+                sims[at:at + len(q)], ids[at:at + len(q)] = self._top(c, self._exact(q, c), k)
+            else:
+                sims[at:at + len(q)], ids[at:at + len(q)] = self._top(*self._near_floor(q, c, k, floor), k)
         return sims, ids
+
+    def _near_floor(self, q: np.ndarray, c: np.ndarray, k: int, floor: float) -> tuple[np.ndarray, np.ndarray]:
+        """Candidate ids and exact scores (-inf: not scored) for a search with a `floor`. `c` holds
+        each query's ``wide`` best by PQ code (at least ``CANDIDATES``), best first.
+
+        As without a floor, the ``CANDIDATES`` best by PQ code are scored by scalar code and the
+        ``refine`` best of those exactly. A query with fewer than k exact scores >= floor then has
+        up to ``LOOK`` more of them scored exactly: the best by scalar code of those within
+        ``SECOND_LOOK_SD`` code-error sds of the floor. If it is still short and even the worst of
+        those ``CANDIDATES`` came within ``WIDE_REACH`` of the floor by scalar code (the PQ list
+        was cut inside a crowd around the floor, so a row above it may lie past the cut), the rest
+        of `c` is scored by scalar code and the same is done for it.
+
+        Why: in a crowd of near-copies the rows around the floor are many, and both rankings are as
+        noisy as the crowd is wide (PQ codes sd ~0.1, scalar codes ~0.02), so the row truly above
+        the floor was often neither among the ``refine`` best by scalar code nor among the
+        ``CANDIDATES`` best by PQ code: recall against the exact index fell to 0.93 at 3M rows
+        (benchmarks/README.md, "semantic_dedup's index, 2026-12-07c"). Only queries still
+        undecided pay for the extra codes and reads, and only for the candidates that could decide
+        them; a query with nothing near the floor stops after the first ``refine``. The reads are
+        capped (``LOOK``) because a row read from the vector file costs ~3.5 µs at 10M rows;
+        at 1M, 8 or 24 found about the same (benchmarks/README.md). faiss' fast-scan ranks by
+        16-bit rounded distances, so the first 64 of the wider list can differ from a 64-wide
+        search's by ties (~3 rows in 64): a floor search is, rarely, not a superset of a plain one.
+        """
+        first, near = max(k, self.refine), min(self.CANDIDATES, c.shape[1])
+        reach = floor - self.SECOND_LOOK_SD * self._sq.error_sd(q)
+        coded, ranked = self._top(c[:, :near], self._sq.similarities(q, c[:, :near]), near)
+        ids = np.concatenate([ranked, c[:, near:]], axis=1)
+        exact = np.full(ids.shape, -np.inf, np.float32)
+        exact[:, :first] = self._exact(q, ids[:, :first])
+
+        def look(rows: np.ndarray, lo: int, hi: int, codes: np.ndarray) -> None:
+            # the LOOK best by code of those within reach of the floor, in their places in ids
+            best = np.argsort(-codes, axis=1, kind="stable")[:, :self.LOOK]
+            at = best + lo
+            top = np.take_along_axis(codes, best, axis=1)
+            wanted = np.where(top >= reach[rows, None], np.take_along_axis(ids[rows], at, axis=1), -1)
+            sims = self._exact(q[rows], wanted)
+            exact[rows[:, None], at] = sims
+
+        short = (exact >= floor).sum(1) < k
+        rows = np.flatnonzero(short & (coded[:, min(first, near - 1)] >= reach))
+        if len(rows) and near > first:
+            look(rows, first, near, coded[rows, first:])
+        short = (exact >= floor).sum(1) < k
+        rows = np.flatnonzero(short & (coded[:, near - 1] >= floor - self.WIDE_REACH))
+        if len(rows) and ids.shape[1] > near:
+            look(rows, near, ids.shape[1], self._sq.similarities(q[rows], ids[rows, near:]))
+        return ids, exact
 
     def _exact(self, vecs: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Inner products of each query with its candidate rows `ids` (-1: none, -inf), read from disk."""

@@ -65,6 +65,9 @@ class FaissOptions(BaseModel):
                                                     "compressed: its 4-bit sub-quantizers (default dim/4)")
     refine: int = Field(8, ge=1, description="compressed: candidates per query re-scored with the exact vectors "
                                              "(the best of 64 by PQ code, re-ranked by 4-bit scalar codes)")
+    threshold_candidates: int = Field(256, ge=0, description="compressed, searches with a threshold (semantic_dedup, "
+                                      "decontaminate): PQ candidates kept for queries still undecided near it; "
+                                      "64 or fewer: no wider look (faster, lower recall in crowds of near-copies)")
     hnsw_m: int = Field(32, ge=2, description="hnsw: graph neighbours per node (memory vs recall)")
     ef_construction: int = Field(80, ge=1, description="hnsw: candidates kept while inserting")
     ef_search: int = Field(64, ge=1, description="hnsw: candidates kept while searching (recall vs speed)")
@@ -81,7 +84,8 @@ class FaissIndex(VectorIndex):
     IVF_NPROBE = 16  # ivf: lists searched per query when nprobe is not given (compressed: CompressedIVF.NPROBE)
 
     def __init__(self, dim: int, kind: Kind = "ivf", ivf_threshold: int = 50_000, nlist: int | None = None,
-                 nprobe: int | None = None, pq_m: int | None = None, refine: int = 8, hnsw_m: int = 32,
+                 nprobe: int | None = None, pq_m: int | None = None, refine: int = 8,
+                 threshold_candidates: int = 256, hnsw_m: int = 32,
                  ef_construction: int = 80, ef_search: int = 64, device: Literal["auto", "cpu", "cuda"] = "auto",
                  gpu_id: int = 0):
         super().__init__(dim)
@@ -103,7 +107,7 @@ class FaissIndex(VectorIndex):
         self.target = ("hnsw" if self.on_gpu else "compressed") if kind == "auto" else kind
         if self.target == "compressed" and self.on_gpu:
             self.target = "hnsw"
-        self.refine = refine
+        self.refine, self.threshold_candidates = refine, threshold_candidates
         # compressed: every vector also goes to a float16 file on disk from the first add, so the
         # compressed index can be trained, re-ranked and regrown without holding them in memory
         self.store = VectorFile(dim) if self.target == "compressed" else None
@@ -155,14 +159,15 @@ class FaissIndex(VectorIndex):
         else:
             self._index.add(vecs)
 
-    def _search(self, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _search(self, vecs: np.ndarray, k: int, floor: float | None) -> tuple[np.ndarray, np.ndarray]:
         if self._compressed is not None:
-            return self._compressed.search(vecs, k)
+            return self._compressed.search(vecs, k, floor)
         return self._index.search(vecs, k)
 
     def _switch_to_compressed(self) -> None:
         """Train the compressed index on the stored vectors (the flat index's and the new) and drop the flat one."""
-        self._compressed = CompressedIVF(self.dim, self.store, self.nprobe, self.refine, self.pq_m)
+        self._compressed = CompressedIVF(self.dim, self.store, self.nprobe, self.refine, self.pq_m,
+                                          self.threshold_candidates)
         self._compressed.build()
         self._index, self.kind = None, "compressed"
 
@@ -248,7 +253,8 @@ class FaissIndex(VectorIndex):
             self.store = self.store or VectorFile(self.dim)
             self.store.load(directory)
         if self.kind == "compressed":
-            self._compressed = CompressedIVF(self.dim, self.store, self.nprobe, self.refine, self.pq_m)
+            self._compressed = CompressedIVF(self.dim, self.store, self.nprobe, self.refine, self.pq_m,
+                                          self.threshold_candidates)
             self._compressed.load(directory)
             self._index = None
         else:

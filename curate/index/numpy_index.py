@@ -33,7 +33,7 @@ class NumpyIndex(VectorIndex):
         self._chunks.append(vecs.copy())
         self._n += len(vecs)
 
-    def _search(self, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _search(self, vecs: np.ndarray, k: int, floor: float | None) -> tuple[np.ndarray, np.ndarray]:
         m = self._matrix()
         sims = vecs @ m.T
         kk = min(k, m.shape[0])

@@ -85,6 +85,12 @@ class ScalarCodes:
     def append(self, vecs: np.ndarray) -> None:
         self.codes.append(self.sq.compute_codes(np.ascontiguousarray(vecs, dtype=np.float32)))
 
+    def error_sd(self, queries: np.ndarray) -> np.ndarray:
+        """Per query, the sd of ``similarities``' error: a value rounded to the middle of its cell is
+        off by a uniform error of sd ``scale_i / sqrt(12)`` per dimension (values outside the trained
+        range, clipped, are off by more; the sample covers all but the tails)."""
+        return np.sqrt((np.square(queries) @ np.square(self._scale)) / 12)
+
     def similarities(self, queries: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """(n, k) inner products of each query with its k rows `ids` (-1: none, scored -inf), as
         decoded from the codes."""
