@@ -166,10 +166,13 @@ class FaissIndex(VectorIndex):
 
     def _switch_to_compressed(self) -> None:
         """Train the compressed index on the stored vectors (the flat index's and the new) and drop the flat one."""
-        self._compressed = CompressedIVF(self.dim, self.store, self.nprobe, self.refine, self.pq_m,
-                                          self.threshold_candidates)
+        self._compressed = self._new_compressed()
         self._compressed.build()
         self._index, self.kind = None, "compressed"
+
+    def _new_compressed(self) -> CompressedIVF:
+        """An empty compressed index over this index's vector file, with its options (switch and load)."""
+        return CompressedIVF(self.dim, self.store, self.nprobe, self.refine, self.pq_m, self.threshold_candidates)
 
     def _all_vectors(self, new: np.ndarray) -> np.ndarray:
         """Every vector held so far (in id order) followed by `new`."""
@@ -253,8 +256,7 @@ class FaissIndex(VectorIndex):
             self.store = self.store or VectorFile(self.dim)
             self.store.load(directory)
         if self.kind == "compressed":
-            self._compressed = CompressedIVF(self.dim, self.store, self.nprobe, self.refine, self.pq_m,
-                                          self.threshold_candidates)
+            self._compressed = self._new_compressed()
             self._compressed.load(directory)
             self._index = None
         else:
