@@ -8,6 +8,7 @@
     python benchmarks/dedup_parts.py --pairs 10000000 --adds 900 7000         # an add alone
     python benchmarks/dedup_parts.py --pairs 10000000 --rows 3000000 --segment 500000  # 3M of the 10M vectors
     python benchmarks/dedup_parts.py --pairs 1000000 --const CANDIDATES=256   # a CompressedIVF constant
+    python benchmarks/dedup_parts.py --pairs 300000 --codes                   # the scalar codes' error alone
 
 Vectors: the scale benchmark's pairs (``benchmarks/scale.py``'s generated file) after drop_identical,
 length_filter and exact_dedup, embedded once by semantic_dedup's own ``vectors()`` (the hashing
@@ -255,6 +256,34 @@ def adds_check(vecs: np.ndarray, lists: list[int]) -> None:
               f"with the search's lists {took['reused'] / 100_000 * 1e6:5.1f} µs")
 
 
+def codes_check(vecs: np.ndarray) -> None:
+    """The middle re-rank's codes alone: the error of their similarities against the exact ones, for
+    each of 2,000 sampled queries' 64 nearest rows among 300,000 (the rows a re-rank sees), with the
+    index's codes (rotated, mean +- RANGE_SDS sds) and with plain ones (each dimension's min to max,
+    as before 2026-12-07d); both trained on 40,000 sampled rows. "top 1": the share of queries
+    whose nearest row scores best by code."""
+    import faiss
+
+    from curate.index.scalar_codes import ScalarCodes
+
+    rng = np.random.default_rng(0)
+    rows = sampled(vecs, rng, 300_000)
+    train, q = rows[rng.choice(len(rows), 40_000, replace=False)], rows[rng.choice(len(rows), 2000, replace=False)]
+    sims = q @ rows.T
+    near = np.argsort(-sims, axis=1)[:, 1:65]  # the first is the query itself
+    exact = np.take_along_axis(sims, near, axis=1)
+    sq = faiss.ScalarQuantizer(rows.shape[1], faiss.ScalarQuantizer.QT_4bit)
+    sq.train(train)
+    plain, rotated = ScalarCodes(rows.shape[1], sq), ScalarCodes.trained_on(train)
+    for name, codes in (("plain (min-max)", plain), ("rotated", rotated)):
+        codes.append(rows)
+        err = codes.similarities(q, near) - exact
+        high = exact >= 0.9
+        print(f"codes, {name:>15}: error sd {err.std():.4f} (error_sd predicts {codes.error_sd(q).mean():.4f}), "
+              f"bias {err.mean():+.4f}; pairs >= 0.9: sd {err[high].std():.4f}, bias {err[high].mean():+.4f}; "
+              f"top 1 {(np.argmax(err + exact, axis=1) == 0).mean():.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=1_000_000, help="a size benchmarks/scale.py generates")
@@ -271,11 +300,14 @@ def main() -> None:
     ap.add_argument("--rows", type=int, help="only the first ROWS of the --pairs vectors (e.g. 3M of the 10M)")
     ap.add_argument("--const", action="append", default=[], metavar="NAME=VALUE",
                     help="a CompressedIVF class constant for this run (CANDIDATES=256, FLAT_COARSE_UPTO=0, ...)")
+    ap.add_argument("--codes", action="store_true", help="only measure the scalar codes' error, plain vs rotated")
     ap.add_argument("--adds", type=int, nargs="+", metavar="LISTS",
                     help="only time an add at these list counts, faiss' own vs with the search's lists")
     a = ap.parse_args()
     if a.adds:
         return adds_check(vectors(a.pairs), a.adds)
+    if a.codes:
+        return codes_check(vectors(a.pairs)[:a.rows] if a.rows else vectors(a.pairs))
     if a.coarse:
         return coarse_check(vectors(a.pairs), a.coarse)
     if a.kmeans:

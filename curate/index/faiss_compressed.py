@@ -17,8 +17,8 @@ Three parts, each for one of the scale goals (benchmarks/README.md, "Vector inde
   RAM, not the ~13 GB of an HNSW graph over float32 vectors.
 * **Re-ranking in two steps.** PQ similarities are rough (sd ~0.1 on hashing vectors), too rough
   for a 0.95 threshold, so the ``CANDIDATES`` best by PQ code are re-scored with 4-bit scalar codes
-  kept in memory (dim/2 bytes per vector, sd ~0.02; scored on the codes, ``scalar_codes.py``), and the
-  ``refine`` best of those exactly, against
+  kept in memory (dim/2 bytes per vector, of the vectors rotated, sd ~0.007; scored on the codes,
+  ``scalar_codes.py``), and the ``refine`` best of those exactly, against
   the float16 vectors of a ``VectorFile`` on disk; those exact scores are what ``search`` returns.
   The middle step is there because a row read from disk costs a page fault (~1.5 µs) once the file
   outgrows what the process has touched, so reading all 64 candidates made the query cost grow
@@ -228,7 +228,7 @@ class CompressedIVF:
         of `c` is scored by scalar code and the same is done for it.
 
         Why: in a crowd of near-copies the rows around the floor are many, and both rankings are as
-        noisy as the crowd is wide (PQ codes sd ~0.1, scalar codes ~0.02), so the row truly above
+        noisy as the crowd is wide (PQ codes sd ~0.1, scalar codes ~0.02 before their rotation), so the row truly above
         the floor was often neither among the ``refine`` best by scalar code nor among the
         ``CANDIDATES`` best by PQ code: recall against the exact index fell to 0.93 at 3M rows
         (benchmarks/README.md, "semantic_dedup's index, 2026-12-07c"). Only queries still
@@ -297,14 +297,16 @@ class CompressedIVF:
         # the scalar codes are not saved: load recomputes them from the vector file (cheaper than
         # writing dim/2 bytes per vector at every commit)
         np.save(directory / "sq.npy", self._sq.trained_array())
-        (directory / "compressed.json").write_text(json.dumps({"nlist": self.nlist, "trained_on": self.trained_on}))
+        (directory / "compressed.json").write_text(json.dumps(
+            {"nlist": self.nlist, "trained_on": self.trained_on, "sq_rotated": self._sq.rotation is not None}))
 
     def load(self, directory: Path) -> None:
         directory = Path(directory)
         meta = json.loads((directory / "compressed.json").read_text())
         self._index = _faiss().read_index(str(directory / "index.faiss"))
         self.nlist, self.trained_on = meta["nlist"], meta["trained_on"]
-        self._sq = ScalarCodes.from_trained(np.load(directory / "sq.npy"))
+        # a state saved before the scalar codes were rotated loads as it was trained
+        self._sq = ScalarCodes.from_trained(np.load(directory / "sq.npy"), rotated=meta.get("sq_rotated", False))
         for _, block in self.store.chunks():
             self._sq.append(block)
         self._set_search_params()
