@@ -192,7 +192,7 @@ def test_scalar_code_similarities_equal_decoded_dot_products(dim):
     q = rng.standard_normal((6, dim)).astype(np.float32)
     ids = rng.integers(0, 500, size=(6, 9))
     ids[2, 4] = -1
-    got = codes.similarities(q, ids)
+    got = codes.similarities(codes.turn(q), ids)
     decoded = codes.sq.decode(codes.codes.take(np.where(ids >= 0, ids, 0).ravel())).reshape(6, 9, dim)
     want = np.einsum("nd,nkd->nk", q @ codes.rotation, decoded)  # the codes are of rotated rows
     assert got[2, 4] == -np.inf
@@ -201,7 +201,7 @@ def test_scalar_code_similarities_equal_decoded_dot_products(dim):
     # and a saved quantizer gives the same scores
     again = ScalarCodes.from_trained(codes.trained_array())
     again.codes = codes.codes
-    np.testing.assert_allclose(again.similarities(q, ids)[ok], got[ok], rtol=1e-6)
+    np.testing.assert_allclose(again.similarities(again.turn(q), ids)[ok], got[ok], rtol=1e-6)
 
 
 def test_the_scalar_codes_error_sd_is_the_measured_one():
@@ -214,8 +214,8 @@ def test_the_scalar_codes_error_sd_is_the_measured_one():
     codes.append(x)
     q = unit(x[:300] + 0.02 * np.random.default_rng(4).standard_normal((300, 64)))
     ids = np.random.default_rng(5).integers(0, 6000, size=(300, 40))
-    err = codes.similarities(q, ids) - np.einsum("nd,nkd->nk", q, x[ids])
-    assert 0.7 < err.std() / codes.error_sd(q).mean() < 1.3
+    err = codes.similarities(codes.turn(q), ids) - np.einsum("nd,nkd->nk", q, x[ids])
+    assert 0.7 < err.std() / codes.error_sd(codes.turn(q)).mean() < 1.3
 
 
 def spiky(n: int, dim: int = 128, seed: int = 0) -> np.ndarray:
@@ -245,14 +245,15 @@ def test_rotated_codes_score_spiky_vectors_sharper_than_plain_ones():
     rotated = ScalarCodes.trained_on(x[:2000])
     for codes in (plain, rotated):
         codes.append(x)
-    plain_err = (plain.similarities(x[:300], ids) - exact).std()
-    rotated_err = (rotated.similarities(x[:300], ids) - exact).std()
+    plain_err = (plain.similarities(plain.turn(x[:300]), ids) - exact).std()
+    rotated_err = (rotated.similarities(rotated.turn(x[:300]), ids) - exact).std()
     assert rotated_err < 0.5 * plain_err
-    assert 0.7 < rotated_err / rotated.error_sd(x[:300]).mean() < 1.3
+    assert 0.7 < rotated_err / rotated.error_sd(rotated.turn(x[:300])).mean() < 1.3
     again = ScalarCodes.from_trained(plain.trained_array(), rotated=False)
     again.codes = plain.codes
     assert again.rotation is None
-    np.testing.assert_allclose(again.similarities(x[:300], ids), plain.similarities(x[:300], ids), rtol=1e-6)
+    q = x[:300]
+    np.testing.assert_allclose(again.similarities(again.turn(q), ids), plain.similarities(q, ids), rtol=1e-6)
 
 
 @pytest.mark.parametrize(("centres", "noise"), [(1000, 0.02), (100, 0.03)])

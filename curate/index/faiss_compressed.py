@@ -204,20 +204,23 @@ class CompressedIVF:
         sims = np.empty((len(vecs), k), np.float32)
         ids = np.empty((len(vecs), k), np.int64)
         first = max(k, self.refine)
+        turned = self._sq.turn(vecs)  # the queries as the scalar codes score them, turned in one matmul
         # re-ranked in slices: the (queries, candidates, dim) blocks stay a few MB, reused by the
         # allocator, where one block for a whole batch was 130 MB of fresh pages per call
         for at in range(0, len(vecs), self.SLICE):
-            q, c = vecs[at:at + self.SLICE], cand[at:at + self.SLICE]
+            q, t, c = vecs[at:at + self.SLICE], turned[at:at + self.SLICE], cand[at:at + self.SLICE]
             if floor is None:
-                c = self._top(c, self._sq.similarities(q, c), first)[1]
+                c = self._top(c, self._sq.similarities(t, c), first)[1]
                 sims[at:at + len(q)], ids[at:at + len(q)] = self._top(c, self._exact(q, c), k)
             else:
-                sims[at:at + len(q)], ids[at:at + len(q)] = self._top(*self._near_floor(q, c, k, floor), k)
+                sims[at:at + len(q)], ids[at:at + len(q)] = self._top(*self._near_floor(q, t, c, k, floor), k)
         return sims, ids
 
-    def _near_floor(self, q: np.ndarray, c: np.ndarray, k: int, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    def _near_floor(self, q: np.ndarray, turned: np.ndarray, c: np.ndarray, k: int,
+                    floor: float) -> tuple[np.ndarray, np.ndarray]:
         """Candidate ids and exact scores (-inf: not scored) for a search with a `floor`. `c` holds
-        each query's ``wide`` best by PQ code (at least ``CANDIDATES``), best first.
+        each query's ``wide`` best by PQ code (at least ``CANDIDATES``), best first; `turned`: the
+        queries `q` as the scalar codes take them (``ScalarCodes.turn``).
 
         As without a floor, the ``CANDIDATES`` best by PQ code are scored by scalar code and the
         ``refine`` best of those exactly. A query with fewer than k exact scores >= floor then has
@@ -241,8 +244,8 @@ class CompressedIVF:
         search's by ties (~3 rows in 64): a floor search is, rarely, not a superset of a plain one.
         """
         first, near = max(k, self.refine), min(self.CANDIDATES, c.shape[1])
-        reach = floor - self.SECOND_LOOK_SD * self._sq.error_sd(q)
-        coded, ranked = self._top(c[:, :near], self._sq.similarities(q, c[:, :near]), near)
+        reach = floor - self.SECOND_LOOK_SD * self._sq.error_sd(turned)
+        coded, ranked = self._top(c[:, :near], self._sq.similarities(turned, c[:, :near]), near)
         ids = np.concatenate([ranked, c[:, near:]], axis=1)
         exact = np.full(ids.shape, -np.inf, np.float32)
         exact[:, :first] = self._exact(q, ids[:, :first])
@@ -262,7 +265,7 @@ class CompressedIVF:
         short = (exact >= floor).sum(1) < k
         rows = np.flatnonzero(short & (coded[:, near - 1] >= floor - self.WIDE_REACH))
         if len(rows) and ids.shape[1] > near:
-            look(rows, near, ids.shape[1], self._sq.similarities(q[rows], ids[rows, near:]))
+            look(rows, near, ids.shape[1], self._sq.similarities(turned[rows], ids[rows, near:]))
         return ids, exact
 
     def _exact(self, vecs: np.ndarray, ids: np.ndarray) -> np.ndarray:

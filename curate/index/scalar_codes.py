@@ -107,24 +107,26 @@ class ScalarCodes:
     def trained_array(self) -> np.ndarray:
         return _faiss().vector_to_array(self.sq.trained)
 
-    def _turned(self, vecs: np.ndarray) -> np.ndarray:
+    def turn(self, vecs: np.ndarray) -> np.ndarray:
+        """`vecs` in the codes' space (rotated), as ``error_sd`` and ``similarities`` take queries:
+        the caller turns a batch once (one matmul), not each slice it scores."""
         vecs = np.asarray(vecs, dtype=np.float32)
         return np.ascontiguousarray(vecs if self.rotation is None else vecs @ self.rotation)
 
     def append(self, vecs: np.ndarray) -> None:
-        self.codes.append(self.sq.compute_codes(self._turned(vecs)))
+        self.codes.append(self.sq.compute_codes(self.turn(vecs)))
 
-    def error_sd(self, queries: np.ndarray) -> np.ndarray:
-        """Per query, the sd of ``similarities``' error: a value rounded to the middle of its cell is
-        off by a uniform error of sd ``scale_i / sqrt(12)`` per dimension (the 0.3% of values past
-        the range, clipped, are off by more: measured, the spread is ~1.05x this)."""
-        return np.sqrt((np.square(self._turned(queries)) @ np.square(self._scale)) / 12)
+    def error_sd(self, turned: np.ndarray) -> np.ndarray:
+        """Per query (`turned` by ``turn``), the sd of ``similarities``' error: a value rounded to the
+        middle of its cell is off by a uniform error of sd ``scale_i / sqrt(12)`` per dimension (the
+        0.3% of values past the range, clipped, are off by more: measured, the spread is ~1.1x this)."""
+        return np.sqrt((np.square(turned) @ np.square(self._scale)) / 12)
 
-    def similarities(self, queries: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """(n, k) inner products of each query with its k rows `ids` (-1: none, scored -inf), as
-        decoded from the codes."""
+    def similarities(self, turned: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """(n, k) inner products of each query (`turned` by ``turn``) with its k rows `ids` (-1: none,
+        scored -inf), as decoded from the codes."""
         n, k = ids.shape
-        queries = self._turned(queries)
+        queries = turned
         codes = self.codes.take(np.where(ids >= 0, ids, 0).ravel()).reshape(n, k, -1)
         w = queries * self._scale  # (n, dim): one weight per nibble
         low = (codes & 15).astype(np.float32)  # even dimensions
