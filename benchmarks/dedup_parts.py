@@ -277,9 +277,10 @@ def codes_check(vecs: np.ndarray) -> None:
     plain, rotated = ScalarCodes(rows.shape[1], sq), ScalarCodes.trained_on(train)
     for name, codes in (("plain (min-max)", plain), ("rotated", rotated)):
         codes.append(rows)
-        err = codes.similarities(codes.turn(q), near) - exact
+        turned = codes.turn(q)
+        err = codes.similarities(turned, near) - exact
         high = exact >= 0.9
-        print(f"codes, {name:>15}: error sd {err.std():.4f} (error_sd predicts {codes.error_sd(codes.turn(q)).mean():.4f}), "
+        print(f"codes, {name:>15}: error sd {err.std():.4f} (error_sd predicts {codes.error_sd(turned).mean():.4f}), "
               f"bias {err.mean():+.4f}; pairs >= 0.9: sd {err[high].std():.4f}, bias {err[high].mean():+.4f}; "
               f"top 1 {(np.argmax(err + exact, axis=1) == 0).mean():.3f}")
 
