@@ -126,12 +126,11 @@ class ScalarCodes:
         """(n, k) inner products of each query (`turned` by ``turn``) with its k rows `ids` (-1: none,
         scored -inf), as decoded from the codes."""
         n, k = ids.shape
-        queries = turned
         codes = self.codes.take(np.where(ids >= 0, ids, 0).ravel()).reshape(n, k, -1)
-        w = queries * self._scale  # (n, dim): one weight per nibble
+        w = turned * self._scale  # (n, dim): one weight per nibble
         low = (codes & 15).astype(np.float32)  # even dimensions
         high = (codes >> 4)[:, :, :self.dim // 2].astype(np.float32)  # odd ones (an odd dim leaves one unused)
         sims = (np.matmul(low, w[:, 0::2, None]) + np.matmul(high, w[:, 1::2, None]))[:, :, 0]
-        sims += (queries @ self._offset)[:, None]
+        sims += (turned @ self._offset)[:, None]
         sims[ids < 0] = -np.inf
         return sims
