@@ -274,6 +274,19 @@ def prompt_text_expr(col: str = "prompt") -> pl.Expr:
     ).list.join("\n\n")
 
 
+def conform_votes(df: pl.DataFrame) -> pl.DataFrame:
+    """`votes` written before the vote had a `family` get it as null (read as the voter's own).
+
+    The field is added by name, then cast: polars >= 2.2 refuses a strict cast between structs of
+    different field counts, and a non-strict one would also null any value that fails to cast."""
+    if "votes" not in df.columns or df.schema["votes"] == pl.List(VOTE):
+        return df
+    votes, inner = pl.col("votes"), getattr(df.schema["votes"], "inner", None)
+    if isinstance(inner, pl.Struct) and "family" not in {f.name for f in inner.fields}:
+        votes = votes.list.eval(pl.element().struct.with_fields(pl.lit(None, dtype=pl.Utf8).alias("family")))
+    return df.with_columns(votes.cast(pl.List(VOTE)))
+
+
 def add_votes(df: pl.DataFrame, voter: str, kind: str, p_chosen: Sequence[float | None],
               margin: Sequence[float | None] | None = None,
               raw: Sequence[str | None] | None = None, family: str | None = None) -> pl.DataFrame:
@@ -292,8 +305,7 @@ def add_votes(df: pl.DataFrame, voter: str, kind: str, p_chosen: Sequence[float 
     )
     if "votes" not in df.columns:
         df = df.with_columns(pl.lit([], dtype=pl.List(VOTE)).alias("votes"))
-    elif df.schema["votes"] != pl.List(VOTE):
-        df = df.with_columns(pl.col("votes").cast(pl.List(VOTE)))  # old data without `family`
+    df = conform_votes(df)
     # concat_list treats the non-list struct column as a one-element list per row
     return df.with_columns(pl.concat_list([pl.col("votes"), vote]).alias("votes"))
 

@@ -31,7 +31,7 @@ import polars as pl
 from pydantic import Field
 
 from curate.registry import STEPS
-from curate.schema import VOTE, VoteKind
+from curate.schema import VoteKind, conform_votes
 from curate.step import Batches, Step
 from curate.vote.aggregate import DawidSkene, WeightedLogOdds
 from curate.vote.calibrate import (
@@ -65,11 +65,6 @@ class EnsembleOptions(DecisionOptions):
     margin_cap: float = Field(5.0, gt=0, description="soft policy: largest `margin` (logits) written")
 
 
-def _conform_votes(df: pl.DataFrame) -> pl.DataFrame:
-    if "votes" in df.columns and df.schema["votes"] != pl.List(VOTE):
-        return df.with_columns(pl.col("votes").cast(pl.List(VOTE)))  # old data: family null → the voter
-    return df
-
 
 def _gold_truth(df: pl.DataFrame, fam: VoteMatrix, o: GoldOptions) -> np.ndarray:
     """Per row: 1.0 label right, 0.0 label wrong, NaN unknown. A gold file wins over human votes."""
@@ -102,7 +97,7 @@ class _EnsembleBase(Step):
             self.needs_full_pass = True  # thresholds are fitted on the whole stage first
 
     def matrix(self, df: pl.DataFrame) -> VoteMatrix:
-        vm = VoteMatrix.from_frame(_conform_votes(df))
+        vm = VoteMatrix.from_frame(conform_votes(df))
         return vm.by_family() if self.options.families else vm
 
     def posterior(self, vm: VoteMatrix) -> np.ndarray:
@@ -119,7 +114,7 @@ class _EnsembleBase(Step):
     def fit(self, batches: Batches) -> None:
         cols = ("prompt", "chosen", "rejected", "votes")
         frames = [b.select([c for c in cols if c in b.columns]) for b in batches() if b.height]
-        df = _conform_votes(pl.concat(frames, how="diagonal_relaxed")) if frames else pl.DataFrame({"votes": []})
+        df = conform_votes(pl.concat(frames, how="diagonal_relaxed")) if frames else pl.DataFrame({"votes": []})
         fam = self.matrix(df)
         self.fit_model(fam)
         if self.options.gold is not None:
@@ -165,7 +160,7 @@ class _EnsembleBase(Step):
         return dec, why
 
     def process(self, batch: pl.DataFrame) -> pl.DataFrame:
-        batch = _conform_votes(batch)
+        batch = conform_votes(batch)
         vm = self.matrix(batch)
         p = self.posterior(vm)
         n = vm.voted().sum(axis=1)
