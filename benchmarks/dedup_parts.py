@@ -278,11 +278,11 @@ def codes_check(vecs: np.ndarray) -> None:
     for name, codes in (("plain (min-max)", plain), ("rotated", rotated)):
         codes.append(rows)
         turned = codes.turn(q)
-        err = codes.similarities(turned, near) - exact
-        high = exact >= 0.9
+        coded = codes.similarities(turned, near)
+        err, high = coded - exact, exact >= 0.9
         print(f"codes, {name:>15}: error sd {err.std():.4f} (error_sd predicts {codes.error_sd(turned).mean():.4f}), "
               f"bias {err.mean():+.4f}; pairs >= 0.9: sd {err[high].std():.4f}, bias {err[high].mean():+.4f}; "
-              f"top 1 {(np.argmax(err + exact, axis=1) == 0).mean():.3f}")
+              f"top 1 {(np.argmax(coded, axis=1) == 0).mean():.3f}")
 
 
 def main() -> None:

@@ -65,7 +65,6 @@ class EnsembleOptions(DecisionOptions):
     margin_cap: float = Field(5.0, gt=0, description="soft policy: largest `margin` (logits) written")
 
 
-
 def _gold_truth(df: pl.DataFrame, fam: VoteMatrix, o: GoldOptions) -> np.ndarray:
     """Per row: 1.0 label right, 0.0 label wrong, NaN unknown. A gold file wins over human votes."""
     truth = np.full(df.height, np.nan)
