@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -13,7 +14,8 @@ import curate.io.reader as reader_mod
 from curate import Pipeline
 from curate.io.jsonl import JsonlSource
 from curate.io.reader import Reader
-from curate.io.spans import Span, materialize
+from curate.io.scan import positions
+from curate.io.spans import Lines, Span, materialize
 from curate.io.writers import ShardWriter
 
 TRICKY = [
@@ -46,6 +48,19 @@ def test_spans_read_back_the_lines_of_blocks(tmp_path, text, block):
     got = [(p, first + i, line) for p, first, lines in _lines(src.blocks(spans=True)) for i, line in enumerate(lines)]
     assert got == want
     assert src.done == len(text)
+
+
+@pytest.mark.parametrize("text", [t for t in TRICKY if t] + [b"\na\n", b"a\n\nb", b"a\nb\n\n", b"x"])
+def test_lines_cut_from_the_text_on_demand_are_its_split_lines(text):
+    want = text.split(b"\n")
+    if text.endswith(b"\n"):
+        want.pop()  # no line after the last newline
+    lines = Lines(text, positions(np.frombuffer(text, np.uint8), b"\n"))
+    assert len(lines) == len(want) and list(lines) == want and [lines[i] for i in range(len(want))] == want
+    assert lines[-1] == want[-1] and lines[1:3] == want[1:3]
+    assert lines.has_blank() is (b"" in want)
+    with pytest.raises(IndexError):
+        lines[len(want)]
 
 
 def test_a_span_of_a_changed_file_says_so(tmp_path):

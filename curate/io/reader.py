@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -262,8 +262,14 @@ class Reader:
         """
         if any(isinstance(seg, Row) for seg in chunk) or len({path for path, _, _ in chunk}) != 1:
             return None
-        lines = [line for _, _, seg_lines in chunk for line in seg_lines]
-        if b"" in lines:
+        read_whole = len(chunk) == 1 and isinstance(chunk[0][2], Lines)  # one range: its text is the join
+        if read_whole:  # its lines are cut out of the text only where needed (curate.io.spans)
+            lines: Sequence[bytes] = chunk[0][2]
+            blank = lines.has_blank()
+        else:
+            lines = [line for _, _, seg_lines in chunk for line in seg_lines]
+            blank = b"" in lines
+        if blank:
             return None  # blank lines: let the row path keep exact line numbers
         first = next((r for r in JsonlSource.parse_blocks(chunk) if r.error is None), None)
         if first is None:
@@ -274,8 +280,7 @@ class Reader:
             return None  # the row path quarantines it, or raises the ConfigError in order
         if not adapter.converts_frames():
             return None
-        read_whole = len(chunk) == 1 and isinstance(chunk[0][2], Lines)  # one range: its text is the join
-        blob = chunk[0][2].text if read_whole else b"\n".join(lines)
+        blob = lines.text if read_whole else b"\n".join(lines)
         if disagrees(blob, lines):
             return None
         path, start = chunk[0][0], chunk[0][1]
@@ -285,7 +290,8 @@ class Reader:
 
         try:
             plain = adapter.plain_string_columns
-            if plain and plain_string_rows(blob, plain, len(lines)):  # every line is exactly them
+            newlines = lines.newlines if read_whole else None
+            if plain and plain_string_rows(blob, plain, len(lines), newlines):  # every line is exactly them
                 df = pl.read_ndjson(io.BytesIO(blob), schema=dict.fromkeys(plain, pl.String))
             else:
                 df = pl.read_ndjson(io.BytesIO(blob), infer_schema_length=None)
