@@ -87,20 +87,22 @@ def timed(spent: collections.Counter, cls: type, name: str, key: str) -> None:
 
 def run(vecs: np.ndarray, options: dict, segment: int, spent: collections.Counter):
     from curate.dedup.cluster import assign_chunk
+    from curate.index.base import blas_beside_faiss
     from curate.index.faiss_index import FaissIndex
 
     index = FaissIndex(vecs.shape[1], **options)
     leaders, marks, start = [], [], time.perf_counter()
-    for at in range(0, len(vecs), BATCH):
-        batch = np.ascontiguousarray(vecs[at:at + BATCH], dtype=np.float32)
-        for c in range(0, len(batch), CHUNK):
-            v = batch[c:c + CHUNK]
-            r = assign_chunk([v], [index], [THRESHOLD])
-            index.add(v[r.leader])
-            leaders.append(np.flatnonzero(r.leader) + at + c)
-        done = min(at + BATCH, len(vecs))
-        if done % segment == 0 or done == len(vecs):
-            marks.append((done, time.perf_counter() - start, dict(spent), index.ntotal, index._lists()[0]))
+    with blas_beside_faiss():  # as semantic_dedup runs its loop
+        for at in range(0, len(vecs), BATCH):
+            batch = np.ascontiguousarray(vecs[at:at + BATCH], dtype=np.float32)
+            for c in range(0, len(batch), CHUNK):
+                v = batch[c:c + CHUNK]
+                r = assign_chunk([v], [index], [THRESHOLD])
+                index.add(v[r.leader])
+                leaders.append(np.flatnonzero(r.leader) + at + c)
+            done = min(at + BATCH, len(vecs))
+            if done % segment == 0 or done == len(vecs):
+                marks.append((done, time.perf_counter() - start, dict(spent), index.ntotal, index._lists()[0]))
     return index, np.concatenate(leaders), marks
 
 
@@ -125,9 +127,45 @@ def query_recall(index, vecs: np.ndarray, leaders: np.ndarray) -> None:
     for s in range(0, len(leaders), 200_000):
         exact.add(np.asarray(vecs[leaders[s:s + 200_000]], dtype=np.float32))
     found = index.search(q, 1, floor=THRESHOLD)[0][:, 0] >= THRESHOLD
-    need = exact.search(q, 1)[0][:, 0] >= THRESHOLD
+    best, match = exact.search(q, 1)
+    need = best[:, 0] >= THRESHOLD
     print(f"removed pairs whose kept match the final index returns: {int((found & need).sum())} / "
           f"{int(need.sum())} = {(found & need).sum() / max(1, need.sum()):.4f}")
+    if index._compressed is not None and (need & ~found).any():
+        miss = np.flatnonzero(need & ~found)
+        miss_causes(index._compressed, exact, q[miss], match[miss, 0])
+
+
+def miss_causes(c, exact, q: np.ndarray, match: np.ndarray) -> None:
+    """Why the compressed index `c` missed each query's kept match (`match`: the exact index's best,
+    an id in both, since both were given the leaders in order): the match's list was not among the
+    `nprobe` probed, or its rank by PQ code among the probed lists' rows (past `wide`: never scored),
+    and the crowd: rows the exact index puts at or above the threshold, and within 0.05 below it."""
+    import faiss
+
+    ivf = faiss.extract_index_ivf(c._index)
+    rows = np.asarray(c.store.rows(match), dtype=np.float32)
+    own = ivf.quantizer.search(rows, 1)[1][:, 0]
+    probed = ivf.quantizer.search(q, c.nprobe)[1]
+    listed = (probed == own[:, None]).any(1)
+    _, cand = c._index.search(q, 2048)
+    rank = np.where((cand == match[:, None]).any(1), (cand == match[:, None]).argmax(1), 2048)
+    sims = exact.search(q, 512)[0]
+    above, near = (sims >= THRESHOLD).sum(1), ((sims >= THRESHOLD - 0.05) & (sims < THRESHOLD)).sum(1)
+    bands = [("list not probed", ~listed), (f"PQ rank < {c.CANDIDATES}", listed & (rank < c.CANDIDATES)),
+             (f"PQ rank {c.CANDIDATES}-{c.wide - 1}", listed & (rank >= c.CANDIDATES) & (rank < c.wide)),
+             (f"PQ rank {c.wide}-2047", listed & (rank >= c.wide) & (rank < 2048)),
+             ("PQ rank >= 2048", listed & (rank >= 2048))]
+    turned = c._sq.turn(q)
+    # the match by scalar code: how many code-error sds from the threshold (a look reaches -SECOND_LOOK_SD)
+    z = (c._sq.similarities(turned, match[:, None])[:, 0] - THRESHOLD) / c._sq.error_sd(turned)
+    print(f"  the {len(q)} misses, by cause (the match's PQ rank among the probed lists' rows); the crowd "
+          "(of the exact index's 512 best) and the match's scalar code in error sds from the threshold, median:")
+    for name, m in bands:
+        if m.any():
+            print(f"    {name:>22}: {int(m.sum()):4d}   rows >= threshold {np.median(above[m]):5.0f}, "
+                  f"within 0.05 below {np.median(near[m]):5.0f}; code {np.median(z[m]):+.1f} sd "
+                  f"({int((z[m] < -c.SECOND_LOOK_SD).sum())} below reach)")
 
 
 def stream_recall(vecs: np.ndarray, leaders: np.ndarray, sample: int, tail: float) -> None:

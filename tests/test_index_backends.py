@@ -142,3 +142,25 @@ def test_semantic_dedup_index_block_takes_every_backend_option_and_checks_it():
     # numpy has no faiss options: said, not ignored
     with pytest.raises(ValidationError, match="numpy.*unknown option .kind"):
         SemanticDedup({"index": {"backend": "numpy", "kind": "hnsw"}})
+
+
+def test_numpy_blas_runs_on_one_thread_beside_faiss_and_faiss_keeps_its_own():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from curate.index.base import blas_beside_faiss
+
+    _ = np.ones((64, 64)) @ np.ones((64, 64))  # numpy's BLAS loaded
+    faiss = pytest.importorskip("faiss")
+    faiss.IndexFlatIP(4)
+
+    def threads(layer):
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas" and i.get("threading_layer") == layer]
+
+    before = threads("pthreads")
+    if not before:
+        pytest.skip("numpy's BLAS here is not threaded by pthreads (nothing to limit)")
+    others = threads("openmp")
+    with blas_beside_faiss():
+        assert threads("pthreads") == [1] * len(before)
+        assert threads("openmp") == others  # faiss' OpenMP-built OpenBLAS shares faiss' pool: untouched
+    assert threads("pthreads") == before

@@ -27,7 +27,7 @@ from curate.dedup.text import PromptView, prompt_view
 from curate.embed.base import Embedder
 from curate.embed.config import EmbedConfig, build_embedder
 from curate.errors import CurateError, ResumeError
-from curate.index.base import VectorIndex, build_index
+from curate.index.base import VectorIndex, blas_beside_faiss, build_index
 from curate.registry import INDEXES, STEPS, check_options, gather_backend_options
 from curate.runner.base import safe_name
 from curate.step import Batches, Options, Step
@@ -195,17 +195,18 @@ class SemanticDedup(Step):
         kept_id = np.empty(batch.height, dtype=object)
         field = np.full(batch.height, -1)
         sim = np.zeros(batch.height, dtype=np.float32)
-        for start in range(0, batch.height, self.options.chunk_size):
-            sl = slice(start, start + self.options.chunk_size)
-            r = assign_chunk([v[sl] for v in vecs], self.indexes, self.thresholds)
-            rows = np.arange(sl.start, min(sl.stop, batch.height))
-            in_index, in_chunk = ~r.leader & (r.match >= 0), ~r.leader & (r.match < 0)
-            kept_id[rows[in_index]] = self.rep_ids.take(r.match[in_index])
-            kept_id[rows[in_chunk]] = ids[start + (-r.match[in_chunk] - 1)]
-            field[rows], sim[rows] = r.field, r.sim
-            for f, index in enumerate(self.indexes):
-                index.add(vecs[f][sl][r.leader])
-            self.rep_ids.extend(ids[rows[r.leader]].tolist())
+        with blas_beside_faiss():  # numpy's matmuls here alternate with faiss' threads
+            for start in range(0, batch.height, self.options.chunk_size):
+                sl = slice(start, start + self.options.chunk_size)
+                r = assign_chunk([v[sl] for v in vecs], self.indexes, self.thresholds)
+                rows = np.arange(sl.start, min(sl.stop, batch.height))
+                in_index, in_chunk = ~r.leader & (r.match >= 0), ~r.leader & (r.match < 0)
+                kept_id[rows[in_index]] = self.rep_ids.take(r.match[in_index])
+                kept_id[rows[in_chunk]] = ids[start + (-r.match[in_chunk] - 1)]
+                field[rows], sim[rows] = r.field, r.sim
+                for f, index in enumerate(self.indexes):
+                    index.add(vecs[f][sl][r.leader])
+                self.rep_ids.extend(ids[rows[r.leader]].tolist())
         inv = np.empty_like(order)
         inv[order] = np.arange(len(order))
         return self.finish(batch, kept_id[inv], field[inv], sim[inv])

@@ -12,6 +12,7 @@ similarity passes it as ``floor``: an approximate index may then look harder at 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,6 +26,30 @@ from curate.registry import NoOptions
 def faiss_module():
     """The faiss library, or an error naming the extra that installs it (every faiss-backed part here)."""
     return require("faiss", "models", "the faiss vector index")
+
+
+_PTHREADS_BLAS: Any = None  # threadpoolctl's controller of the pthreads BLAS libraries (found once)
+
+
+def blas_beside_faiss() -> AbstractContextManager:
+    """A with-block in which numpy's BLAS runs on one thread: for loops that alternate numpy matmuls
+    with faiss calls (semantic_dedup's search-and-add loop).
+
+    Why: numpy's OpenBLAS is built on pthreads, and after each call its idle threads spin a while
+    before they sleep, on the cores faiss' OpenMP threads want next; on 2 cores the two pools took
+    turns at the same cores. One numpy thread: the 1M-pair index loop went 197 → 139 s with the
+    same removals (benchmarks/README.md, "semantic_dedup's index, 2026-12-07e"). faiss' own BLAS is
+    built on OpenMP (its pool is faiss' own) and keeps its threads. Without threadpoolctl, or where
+    numpy's BLAS is threaded otherwise, the block changes nothing.
+    """
+    global _PTHREADS_BLAS
+    if _PTHREADS_BLAS is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            return nullcontext()
+        _PTHREADS_BLAS = ThreadpoolController().select(threading_layer="pthreads")
+    return _PTHREADS_BLAS.limit(limits=1) if _PTHREADS_BLAS.lib_controllers else nullcontext()
 
 
 class VectorIndex(ABC):
