@@ -25,8 +25,9 @@ Three parts, each for one of the scale goals (benchmarks/README.md, "Vector inde
   with N (benchmarks/README.md: 55 → 169 µs per query from 100k to 1M).
   A caller that acts on a similarity floor (semantic_dedup's threshold) passes it, and a query with
   no exact score at the floor yet also gets its other candidates near the floor scored exactly, and
-  if still undecided, those of a wider PQ candidate list (``_near_floor``): in crowds of near-copies
-  the code rankings alone lost the row above the floor (recall 0.93 at 3M rows).
+  if still undecided, those of a wider PQ candidate list, and in a crowd that goes on past that,
+  of the PQ ranks down to ``WIDEST`` (``_near_floor``): in crowds of near-copies the code rankings
+  alone lost the row above the floor (recall 0.93 at 3M rows).
 """
 
 from __future__ import annotations
@@ -64,7 +65,13 @@ class CompressedIVF:
     #                      this many error sds below it (_near_floor): a row truly at the floor is missed ~0.1%
     WIDE_REACH = 0.14    # a search with a floor looks at its `wide` PQ candidates for queries still undecided
     #                      whose worst of the CANDIDATES scores >= floor - WIDE_REACH by scalar code (_near_floor)
-    LOOK = 24            # rows each further look scores exactly at most, best by scalar code first
+    LOOK = 24            # rows a further look scores exactly per round, best by scalar code first
+    LOOK_ROUNDS = 4      # rounds a look takes at most, each for the queries still undecided whose last round
+    #                      ended within reach of the floor (a crowd)
+    WIDEST = 2048        # PQ ranks a search with a floor reaches, past the wide list, for queries still undecided
+    #                      in a crowd that goes on past it: at 3M rows every miss of the final index lay at PQ
+    #                      rank 256-2047, in crowds of 500+ rows within 0.05 below the floor (dedup_parts.py)
+    DEEP_SHARE = 0.25    # ...a crowd that goes on: this share of the wide list's last CANDIDATES rows within reach
     FLAT_COARSE_UPTO = 12_288  # lists up to which the coarse search is exact (a flat scan of the centroids,
     #                            batched through BLAS): faster than the HNSW graph at every size measured
     #                            up to ~10M rows, and it finds every nearest list (benchmarks/README.md)
@@ -224,11 +231,15 @@ class CompressedIVF:
 
         As without a floor, the ``CANDIDATES`` best by PQ code are scored by scalar code and the
         ``refine`` best of those exactly. A query with fewer than k exact scores >= floor then has
-        up to ``LOOK`` more of them scored exactly: the best by scalar code of those within
-        ``SECOND_LOOK_SD`` code-error sds of the floor. If it is still short and even the worst of
-        those ``CANDIDATES`` came within ``WIDE_REACH`` of the floor by scalar code (the PQ list
-        was cut inside a crowd around the floor, so a row above it may lie past the cut), the rest
-        of `c` is scored by scalar code and the same is done for it.
+        more of them scored exactly, ``LOOK`` a round: the best by scalar code of those within
+        ``SECOND_LOOK_SD`` code-error sds of the floor (its reach), and another round while it is
+        still short and the last round ended within reach, ``LOOK_ROUNDS`` at most. If it is still
+        short and even the worst of those ``CANDIDATES`` came within ``WIDE_REACH`` of the floor by
+        scalar code (the PQ list was cut inside a crowd around the floor, so a row above it may lie
+        past the cut), the rest of `c` is scored by scalar code and looked at the same way; and if
+        then still short with ``DEEP_SHARE`` of the wide list's last ``CANDIDATES`` within reach
+        (the crowd goes on past the wide cut), the PQ ranks after it down to ``WIDEST`` too (one
+        more faiss search for those queries alone; those columns are appended to the result).
 
         Why: in a crowd of near-copies the rows around the floor are many, and both rankings are as
         noisy as the crowd is wide (PQ codes sd ~0.1, scalar codes ~0.02 before their rotation), so the row truly above
@@ -237,9 +248,10 @@ class CompressedIVF:
         (benchmarks/README.md, "semantic_dedup's index, 2026-12-07c"). Only queries still
         undecided pay for the extra codes and reads, and only for the candidates that could decide
         them; a query with nothing near the floor stops after the first ``refine``. The reads are
-        capped (``LOOK``) because a row read from the vector file costs ~3.5 µs at 10M rows; at
-        3M, 24 found 1% more duplicates than 8 (last 10% recall 0.988 vs 0.976) for ~10% more
-        time a pair (benchmarks/README.md). faiss' fast-scan ranks by
+        capped (``LOOK`` a round) because a row read from the vector file costs ~3.5 µs at 10M rows;
+        at 3M, 24 found 1% more duplicates than 8 (last 10% recall 0.988 vs 0.976) for ~10% more
+        time a pair (benchmarks/README.md); the rounds and the deep look are for crowds of hundreds
+        (at 3M every miss of the final index lay past PQ rank 256). faiss' fast-scan ranks by
         16-bit rounded distances, so the first 64 of the wider list can differ from a 64-wide
         search's by ties (~3 rows in 64): a floor search is, rarely, not a superset of a plain one.
         """
@@ -250,23 +262,52 @@ class CompressedIVF:
         exact = np.full(ids.shape, -np.inf, np.float32)
         exact[:, :first] = self._exact(q, ids[:, :first])
 
-        def look(rows: np.ndarray, lo: int, hi: int, codes: np.ndarray) -> None:
-            # the LOOK best by code of those within reach of the floor, in their places in ids
-            best = np.argsort(-codes, axis=1, kind="stable")[:, :self.LOOK]
-            at = best + lo
-            top = np.take_along_axis(codes, best, axis=1)
-            wanted = np.where(top >= reach[rows, None], np.take_along_axis(ids[rows], at, axis=1), -1)
-            exact[rows[:, None], at] = self._exact(q[rows], wanted)
+        def look(ids: np.ndarray, exact: np.ndarray, rows: np.ndarray, lo: int, codes: np.ndarray,
+                 need: np.ndarray) -> None:
+            # rounds of the next LOOK best by code of those within reach of the floor, in their
+            # places in ids (from column lo), for the rows still short of `need` exact scores >= floor
+            # whose last round ended within reach
+            order = np.argsort(-codes, axis=1, kind="stable")
+            for r in range(self.LOOK_ROUNDS):
+                best = order[:, r * self.LOOK:(r + 1) * self.LOOK]
+                if not best.shape[1]:
+                    return
+                at = best + lo
+                within = np.take_along_axis(codes, best, axis=1) >= reach[rows, None]
+                wanted = np.where(within, np.take_along_axis(ids[rows], at, axis=1), -1)
+                exact[rows[:, None], at] = self._exact(q[rows], wanted)
+                more = ((exact[rows] >= floor).sum(1) < need) & within[:, -1]
+                if not more.any():
+                    return
+                rows, order, codes, need = rows[more], order[more], codes[more], need[more]
 
         short = (exact >= floor).sum(1) < k
         rows = np.flatnonzero(short & (coded[:, min(first, near - 1)] >= reach))
         if len(rows) and near > first:
-            look(rows, first, near, coded[rows, first:])
+            look(ids, exact, rows, first, coded[rows, first:], np.full(len(rows), k))
         short = (exact >= floor).sum(1) < k
         rows = np.flatnonzero(short & (coded[:, near - 1] >= floor - self.WIDE_REACH))
-        if len(rows) and ids.shape[1] > near:
-            look(rows, near, ids.shape[1], self._sq.similarities(turned[rows], ids[rows, near:]))
-        return ids, exact
+        if not len(rows) or ids.shape[1] <= near:
+            return ids, exact
+        codes = self._sq.similarities(turned[rows], ids[rows, near:])
+        look(ids, exact, rows, near, codes, np.full(len(rows), k))
+        # a crowd past the wide cut as well: the PQ ranks after it, down to WIDEST, for the queries
+        # still short for which the crowd goes on at the cut: DEEP_SHARE of the wide list's last
+        # CANDIDATES rows are within reach of the floor by scalar code
+        have = (exact[rows] >= floor).sum(1)
+        tail = codes[:, -min(self.CANDIDATES, codes.shape[1]):]
+        deep = (have < k) & ((tail >= reach[rows, None]).mean(1) >= self.DEEP_SHARE)
+        if not deep.any() or self.WIDEST <= ids.shape[1]:
+            return ids, exact
+        rows, have = rows[deep], have[deep]
+        more = self._index.search(q[rows], self.WIDEST)[1][:, ids.shape[1]:]
+        for i, r in enumerate(rows):  # fast-scan ties can move a row across the cut: scored once
+            more[i, np.isin(more[i], ids[r])] = -1
+        deeper = np.full((len(q), more.shape[1]), -1, np.int64)
+        deeper[rows] = more
+        scored = np.full(deeper.shape, -np.inf, np.float32)
+        look(deeper, scored, rows, 0, self._sq.similarities(turned[rows], more), k - have)
+        return np.concatenate([ids, deeper], axis=1), np.concatenate([exact, scored], axis=1)
 
     def _exact(self, vecs: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Inner products of each query with its candidate rows `ids` (-1: none, -inf), read from disk."""
