@@ -239,7 +239,7 @@ class CompressedIVF:
         past the cut), the rest of `c` is scored by scalar code and looked at the same way; and if
         then still short with ``DEEP_SHARE`` of the wide list's last ``CANDIDATES`` within reach
         (the crowd goes on past the wide cut), the PQ ranks after it down to ``WIDEST`` too (one
-        more faiss search for those queries alone; those columns are appended to the result).
+        more faiss search for those queries alone; their k best are appended to the result).
 
         Why: in a crowd of near-copies the rows around the floor are many, and both rankings are as
         noisy as the crowd is wide (PQ codes sd ~0.1, scalar codes ~0.02 before their rotation), so the row truly above
@@ -262,11 +262,11 @@ class CompressedIVF:
         exact = np.full(ids.shape, -np.inf, np.float32)
         exact[:, :first] = self._exact(q, ids[:, :first])
 
-        def look(ids: np.ndarray, exact: np.ndarray, rows: np.ndarray, lo: int, codes: np.ndarray,
-                 need: np.ndarray) -> None:
+        def look(ids: np.ndarray, exact: np.ndarray, slots: np.ndarray, rows: np.ndarray, lo: int,
+                 codes: np.ndarray, need: np.ndarray) -> None:
             # rounds of the next LOOK best by code of those within reach of the floor, in their
-            # places in ids (from column lo), for the rows still short of `need` exact scores >= floor
-            # whose last round ended within reach
+            # places in ids (row `slots`, from column lo), for the queries `rows` still short of
+            # `need` exact scores >= floor whose last round ended within reach
             order = np.argsort(-codes, axis=1, kind="stable")
             for r in range(self.LOOK_ROUNDS):
                 best = order[:, r * self.LOOK:(r + 1) * self.LOOK]
@@ -274,23 +274,23 @@ class CompressedIVF:
                     return
                 at = best + lo
                 within = np.take_along_axis(codes, best, axis=1) >= reach[rows, None]
-                wanted = np.where(within, np.take_along_axis(ids[rows], at, axis=1), -1)
-                exact[rows[:, None], at] = self._exact(q[rows], wanted)
-                more = ((exact[rows] >= floor).sum(1) < need) & within[:, -1]
+                wanted = np.where(within, np.take_along_axis(ids[slots], at, axis=1), -1)
+                exact[slots[:, None], at] = self._exact(q[rows], wanted)
+                more = ((exact[slots] >= floor).sum(1) < need) & within[:, -1]
                 if not more.any():
                     return
-                rows, order, codes, need = rows[more], order[more], codes[more], need[more]
+                slots, rows, order, codes, need = slots[more], rows[more], order[more], codes[more], need[more]
 
         short = (exact >= floor).sum(1) < k
         rows = np.flatnonzero(short & (coded[:, min(first, near - 1)] >= reach))
         if len(rows) and near > first:
-            look(ids, exact, rows, first, coded[rows, first:], np.full(len(rows), k))
+            look(ids, exact, rows, rows, first, coded[rows, first:], np.full(len(rows), k))
         short = (exact >= floor).sum(1) < k
         rows = np.flatnonzero(short & (coded[:, near - 1] >= floor - self.WIDE_REACH))
         if not len(rows) or ids.shape[1] <= near:
             return ids, exact
         codes = self._sq.similarities(turned[rows], ids[rows, near:])
-        look(ids, exact, rows, near, codes, np.full(len(rows), k))
+        look(ids, exact, rows, rows, near, codes, np.full(len(rows), k))
         # a crowd past the wide cut as well: the PQ ranks after it, down to WIDEST, for the queries
         # still short for which the crowd goes on at the cut: DEEP_SHARE of the wide list's last
         # CANDIDATES rows are within reach of the floor by scalar code
@@ -303,11 +303,14 @@ class CompressedIVF:
         more = self._index.search(q[rows], self.WIDEST)[1][:, ids.shape[1]:]
         for i, r in enumerate(rows):  # fast-scan ties can move a row across the cut: scored once
             more[i, np.isin(more[i], ids[r])] = -1
-        deeper = np.full((len(q), more.shape[1]), -1, np.int64)
-        deeper[rows] = more
-        scored = np.full(deeper.shape, -np.inf, np.float32)
-        look(deeper, scored, rows, 0, self._sq.similarities(turned[rows], more), k - have)
-        return np.concatenate([ids, deeper], axis=1), np.concatenate([exact, scored], axis=1)
+        scored = np.full(more.shape, -np.inf, np.float32)
+        look(more, scored, np.arange(len(rows)), rows, 0, self._sq.similarities(turned[rows], more), k - have)
+        # only the deep rows' k best join the result: the caller's top k of the whole is the same,
+        # without a (slice, WIDEST) block for every query of the slice
+        best, best_ids = self._top(more, scored, k)
+        extra, extra_ids = np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
+        extra[rows], extra_ids[rows] = best, best_ids
+        return np.concatenate([ids, extra_ids], axis=1), np.concatenate([exact, extra], axis=1)
 
     def _exact(self, vecs: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Inner products of each query with its candidate rows `ids` (-1: none, -inf), read from disk."""

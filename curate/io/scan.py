@@ -141,8 +141,8 @@ def plain_string_rows(blob: bytes, keys: tuple[str, ...], rows: int, newlines: n
     a = np.frombuffer(blob, np.uint8)
     quotes = positions(a, b'"')
     real = quotes[~escaped(a, quotes)]
-    ends = positions(a, b"\n") if newlines is None else newlines  # line i is before ends[i]; the last
-    # line may have no newline
+    # line i is before ends[i]; the last line may have no newline
+    ends = positions(a, b"\n") if newlines is None else newlines
     if len(ends) not in (rows - 1, rows) or len(real) != 4 * len(keys) * rows:
         return False
     if (np.bincount(np.searchsorted(ends, real), minlength=rows) != 4 * len(keys)).any():
