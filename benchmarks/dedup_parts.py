@@ -9,6 +9,8 @@
     python benchmarks/dedup_parts.py --pairs 10000000 --rows 3000000 --segment 500000  # 3M of the 10M vectors
     python benchmarks/dedup_parts.py --pairs 1000000 --const CANDIDATES=256   # a CompressedIVF constant
     python benchmarks/dedup_parts.py --pairs 300000 --codes                   # the scalar codes' error alone
+    python benchmarks/dedup_parts.py --pairs 10000000 --keep .benchdata/final-10M   # keep the final index
+    python benchmarks/dedup_parts.py --pairs 10000000 --reuse .benchdata/final-10M --const LOOK_ROUNDS=8
 
 Vectors: the scale benchmark's pairs (``benchmarks/scale.py``'s generated file) after drop_identical,
 length_filter and exact_dedup, embedded once by semantic_dedup's own ``vectors()`` (the hashing
@@ -27,6 +29,9 @@ index's rows); the streaming decisions of ``--sample`` pairs (from
 the whole stream, and from its last ``--tail``) against exact ones: is there a leader before the
 pair >= 0.97, by brute force, and did the run remove it (the recall goal of issue #15 at any size);
 with ``--exact``, every removal compared with the flat index's (slow: the flat search grows with N).
+``--keep DIR`` saves the run's final index and kept rows there; ``--reuse DIR`` skips the run and
+checks only that final index's recall and search time, e.g. under other ``--const`` values (a
+minute at 10M, where the run takes half an hour).
 """
 
 from __future__ import annotations
@@ -116,31 +121,72 @@ def report(marks: list, parts: list[str]) -> None:
         prev_n, prev_t, prev = n, t, spent
 
 
-def query_recall(index, vecs: np.ndarray, leaders: np.ndarray) -> None:
-    """Of 3,000 removed pairs (each has a kept row >= threshold in the index), how many the index finds."""
+def query_recall(index, vecs: np.ndarray, leaders: np.ndarray, cache: Path | None = None) -> None:
+    """Of 3,000 removed pairs (each has a kept row >= threshold in the index), how many the index finds.
+    The exact reference (each query's 512 best kept rows, by brute force) is kept in `cache` if given."""
     removed = np.setdiff1d(np.arange(len(vecs)), leaders)
     q = np.asarray(vecs[np.sort(np.random.default_rng(1).choice(removed, min(3000, len(removed)), replace=False))],
                    dtype=np.float32)
-    from curate.index.faiss_index import FaissIndex
+    if cache is not None and cache.exists():
+        sims, match = np.load(cache)["sims"], np.load(cache)["match"]
+    else:
+        from curate.index.faiss_index import FaissIndex
 
-    exact = FaissIndex(vecs.shape[1], kind="flat", device="cpu")  # the exact reference, as index_recall.py's
-    for s in range(0, len(leaders), 200_000):
-        exact.add(np.asarray(vecs[leaders[s:s + 200_000]], dtype=np.float32))
+        exact = FaissIndex(vecs.shape[1], kind="flat", device="cpu")  # the exact reference, as index_recall.py's
+        for s in range(0, len(leaders), 200_000):
+            exact.add(np.asarray(vecs[leaders[s:s + 200_000]], dtype=np.float32))
+        sims, match = exact.search(q, 512)
+        match = match[:, 0]  # an id in both indexes: both were given the leaders in order
+        del exact
+        if cache is not None:
+            np.savez(cache, sims=sims, match=match)
     found = index.search(q, 1, floor=THRESHOLD)[0][:, 0] >= THRESHOLD
-    best, match = exact.search(q, 1)
-    need = best[:, 0] >= THRESHOLD
+    need = sims[:, 0] >= THRESHOLD
     print(f"removed pairs whose kept match the final index returns: {int((found & need).sum())} / "
           f"{int(need.sum())} = {(found & need).sum() / max(1, need.sum()):.4f}")
     if index._compressed is not None and (need & ~found).any():
         miss = np.flatnonzero(need & ~found)
-        miss_causes(index._compressed, exact, q[miss], match[miss, 0])
+        miss_causes(index._compressed, sims[miss], q[miss], match[miss])
 
 
-def miss_causes(c, exact, q: np.ndarray, match: np.ndarray) -> None:
-    """Why the compressed index `c` missed each query's kept match (`match`: the exact index's best,
-    an id in both, since both were given the leaders in order): the match's list was not among the
-    `nprobe` probed, or its rank by PQ code among the probed lists' rows (past `wide`: never scored),
-    and the crowd: rows the exact index puts at or above the threshold, and within 0.05 below it."""
+def reuse(directory: Path, vecs: np.ndarray, options: dict, spent: collections.Counter) -> None:
+    """The final index a --keep run saved: its recall on removed pairs and its search time alone."""
+    from curate.index.faiss_index import FaissIndex
+
+    index = FaissIndex(vecs.shape[1], **options)
+    index.load(directory)
+    leaders = np.load(directory / "leaders.npy")
+    print(f"final index of {len(leaders):,} kept rows from {directory}")
+    query_recall(index, vecs, leaders, directory / "exact.npz")
+    print(f"  the compressed search of those: {spent['search']:.2f} s, its scalar codes {spent['codes']:.2f} s, "
+          f"its exact reads {spent['exact']:.2f} s")
+    # the cost of the queries that decide a run's time: rows with no match >= the threshold, which
+    # look furthest. Kept rows of the last 10% stand for them: no other kept row is >= the
+    # threshold from one, by construction, so with their own row masked they are such queries
+    from curate.index import faiss_compressed as fc
+
+    own = fc.CompressedIVF._exact
+    fc.CompressedIVF._exact = lambda self, v, ids: np.where((s := own(self, v, ids)) > 0.995, -np.inf, s)
+    tail = leaders[leaders >= int(len(vecs) * 0.9)]
+    q = np.asarray(vecs[np.sort(np.random.default_rng(3).choice(tail, min(3000, len(tail)), replace=False))],
+                   dtype=np.float32)
+    spent.clear()
+    t = time.perf_counter()
+    for c in range(0, len(q), CHUNK):
+        index.search(q[c:c + CHUNK], 1, floor=THRESHOLD)
+    per = 1e6 / len(q)
+    print(f"{len(q):,} kept rows of the last 10%, their own row masked: {(time.perf_counter() - t) * per:.0f} µs "
+          f"a query (scalar codes {spent['codes'] * per:.0f}, exact reads {spent['exact'] * per:.0f})")
+    fc.CompressedIVF._exact = own
+
+
+def miss_causes(c, sims: np.ndarray, q: np.ndarray, match: np.ndarray) -> None:
+    """Why the compressed index `c` missed each query's kept match (`match`: the exact best; `sims`:
+    the exact 512 best similarities): the match's list was not among the `nprobe` probed, or its
+    rank by PQ code among the probed lists' rows (past `wide`: never scored); the crowd: rows at or
+    above the threshold, and within 0.05 below it; the match's scalar code in error sds from the
+    threshold, and its rank by scalar code among the 2,048 best by PQ code (the exact reads a look
+    would need to reach it, best code first)."""
     import faiss
 
     ivf = faiss.extract_index_ivf(c._index)
@@ -150,7 +196,6 @@ def miss_causes(c, exact, q: np.ndarray, match: np.ndarray) -> None:
     listed = (probed == own[:, None]).any(1)
     _, cand = c._index.search(q, 2048)
     rank = np.where((cand == match[:, None]).any(1), (cand == match[:, None]).argmax(1), 2048)
-    sims = exact.search(q, 512)[0]
     above, near = (sims >= THRESHOLD).sum(1), ((sims >= THRESHOLD - 0.05) & (sims < THRESHOLD)).sum(1)
     bands = [("list not probed", ~listed), (f"PQ rank < {c.CANDIDATES}", listed & (rank < c.CANDIDATES)),
              (f"PQ rank {c.CANDIDATES}-{c.wide - 1}", listed & (rank >= c.CANDIDATES) & (rank < c.wide)),
@@ -158,14 +203,18 @@ def miss_causes(c, exact, q: np.ndarray, match: np.ndarray) -> None:
              ("PQ rank >= 2048", listed & (rank >= 2048))]
     turned = c._sq.turn(q)
     # the match by scalar code: how many code-error sds from the threshold (a look reaches -SECOND_LOOK_SD)
-    z = (c._sq.similarities(turned, match[:, None])[:, 0] - THRESHOLD) / c._sq.error_sd(turned)
+    code = c._sq.similarities(turned, match[:, None])[:, 0]
+    z = (code - THRESHOLD) / c._sq.error_sd(turned)
+    ahead = (c._sq.similarities(turned, cand) > code[:, None]).sum(1)
     print(f"  the {len(q)} misses, by cause (the match's PQ rank among the probed lists' rows); the crowd "
-          "(of the exact index's 512 best) and the match's scalar code in error sds from the threshold, median:")
+          "(of the exact index's 512 best) and the match's scalar code in error sds from the threshold, and "
+          "its rank by code among the 2,048 best by PQ code, median:")
     for name, m in bands:
         if m.any():
             print(f"    {name:>22}: {int(m.sum()):4d}   rows >= threshold {np.median(above[m]):5.0f}, "
                   f"within 0.05 below {np.median(near[m]):5.0f}; code {np.median(z[m]):+.1f} sd "
-                  f"({int((z[m] < -c.SECOND_LOOK_SD).sum())} below reach)")
+                  f"({int((z[m] < -c.SECOND_LOOK_SD).sum())} below reach), code rank {np.median(ahead[m]):.0f} "
+                  f"(90th percentile {np.percentile(ahead[m], 90):.0f})")
 
 
 def stream_recall(vecs: np.ndarray, leaders: np.ndarray, sample: int, tail: float) -> None:
@@ -340,6 +389,9 @@ def main() -> None:
     ap.add_argument("--const", action="append", default=[], metavar="NAME=VALUE",
                     help="a CompressedIVF class constant for this run (CANDIDATES=256, FLAT_COARSE_UPTO=0, ...)")
     ap.add_argument("--codes", action="store_true", help="only measure the scalar codes' error, plain vs rotated")
+    ap.add_argument("--keep", type=Path, metavar="DIR", help="save the final index and the kept rows in DIR")
+    ap.add_argument("--reuse", type=Path, metavar="DIR",
+                    help="no run: load a --keep DIR and check its final index alone (with any --const)")
     ap.add_argument("--adds", type=int, nargs="+", metavar="LISTS",
                     help="only time an add at these list counts, faiss' own vs with the search's lists")
     a = ap.parse_args()
@@ -368,7 +420,13 @@ def main() -> None:
         setattr(fc.CompressedIVF, name, yaml.safe_load(value))  # 256 an int, 0.05 a float
     vecs = vectors(a.pairs)[:a.rows] if a.rows else vectors(a.pairs)
     options = {"kind": "auto", **{k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in a.sets)}}
+    if a.reuse:
+        return reuse(a.reuse, vecs, options, spent)
     index, leaders, marks = run(vecs, options, a.segment, spent)
+    if a.keep:
+        a.keep.mkdir(parents=True, exist_ok=True)
+        index.save(a.keep)
+        np.save(a.keep / "leaders.npy", leaders)
     print(f"{len(vecs):,} pairs, index {options}: {marks[-1][1]:.1f} s, {len(vecs) - len(leaders):,} removed")
     report(marks, ["search", "codes", "exact", "disk", "add", "regrow"])
     query_recall(index, vecs, leaders)

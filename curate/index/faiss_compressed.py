@@ -25,9 +25,9 @@ Three parts, each for one of the scale goals (benchmarks/README.md, "Vector inde
   with N (benchmarks/README.md: 55 → 169 µs per query from 100k to 1M).
   A caller that acts on a similarity floor (semantic_dedup's threshold) passes it, and a query with
   no exact score at the floor yet also gets its other candidates near the floor scored exactly, and
-  if still undecided, those of a wider PQ candidate list, and in a crowd that goes on past that,
-  of the PQ ranks down to ``WIDEST`` (``_near_floor``): in crowds of near-copies the code rankings
-  alone lost the row above the floor (recall 0.93 at 3M rows).
+  if still undecided, those of a wider PQ candidate list, and then those of the PQ ranks down to
+  ``WIDEST`` (``_near_floor``): in crowds of near-copies the code rankings alone lost the row above
+  the floor (recall 0.93 at 3M rows, 0.95 at 10M).
 """
 
 from __future__ import annotations
@@ -69,9 +69,9 @@ class CompressedIVF:
     LOOK_ROUNDS = 4      # rounds a look takes at most, each for the queries still undecided whose last round
     #                      ended within reach of the floor (a crowd)
     WIDEST = 2048        # PQ ranks a search with a floor reaches, past the wide list, for queries still undecided
-    #                      in a crowd that goes on past it: at 3M rows every miss of the final index lay at PQ
-    #                      rank 256-2047, in crowds of 500+ rows within 0.05 below the floor (dedup_parts.py)
-    DEEP_SHARE = 0.25    # ...a crowd that goes on: this share of the wide list's last CANDIDATES rows within reach
+    #                      in a crowd: at 3M and 10M rows nearly every miss of the final index lay at PQ rank
+    #                      256-2047, in crowds of 500+ rows within 0.05 below the floor (dedup_parts.py)
+    DEEP_CROWD = 8       # ...a crowd: this many rows of the wide list within reach of the floor by scalar code
     FLAT_COARSE_UPTO = 12_288  # lists up to which the coarse search is exact (a flat scan of the centroids,
     #                            batched through BLAS): faster than the HNSW graph at every size measured
     #                            up to ~10M rows, and it finds every nearest list (benchmarks/README.md)
@@ -237,9 +237,9 @@ class CompressedIVF:
         short and even the worst of those ``CANDIDATES`` came within ``WIDE_REACH`` of the floor by
         scalar code (the PQ list was cut inside a crowd around the floor, so a row above it may lie
         past the cut), the rest of `c` is scored by scalar code and looked at the same way; and if
-        then still short with ``DEEP_SHARE`` of the wide list's last ``CANDIDATES`` within reach
-        (the crowd goes on past the wide cut), the PQ ranks after it down to ``WIDEST`` too (one
-        more faiss search for those queries alone; their k best are appended to the result).
+        then still short in a crowd (``DEEP_CROWD`` rows of the wide list within reach), the PQ
+        ranks after it down to ``WIDEST`` too (one more faiss search for those queries alone; their
+        k best are appended to the result).
 
         Why: in a crowd of near-copies the rows around the floor are many, and both rankings are as
         noisy as the crowd is wide (PQ codes sd ~0.1, scalar codes ~0.02 before their rotation), so the row truly above
@@ -267,7 +267,7 @@ class CompressedIVF:
             # rounds of the next LOOK best by code of those within reach of the floor, in their
             # places in ids (row `slots`, from column lo), for the queries `rows` still short of
             # `need` exact scores >= floor whose last round ended within reach
-            order = np.argsort(-codes, axis=1, kind="stable")
+            order = self._best_first(codes, self.LOOK * self.LOOK_ROUNDS)
             for r in range(self.LOOK_ROUNDS):
                 best = order[:, r * self.LOOK:(r + 1) * self.LOOK]
                 if not best.shape[1]:
@@ -291,18 +291,23 @@ class CompressedIVF:
             return ids, exact
         codes = self._sq.similarities(turned[rows], ids[rows, near:])
         look(ids, exact, rows, rows, near, codes, np.full(len(rows), k))
-        # a crowd past the wide cut as well: the PQ ranks after it, down to WIDEST, for the queries
-        # still short for which the crowd goes on at the cut: DEEP_SHARE of the wide list's last
-        # CANDIDATES rows are within reach of the floor by scalar code
+        # the PQ ranks past the wide cut, down to WIDEST, for the queries still short in a crowd:
+        # DEEP_CROWD rows of the wide list within reach. PQ codes rank a crowd nearly at random, so
+        # how much of the wide list's tail lies within reach says little about what lies past it:
+        # a trigger on a quarter of its last 64 left 129 of 130 misses at 10M rows, each match the
+        # best by scalar code of the 2,048 (benchmarks/README.md, "semantic_dedup's index, 2026-12-08")
         have = (exact[rows] >= floor).sum(1)
-        tail = codes[:, -min(self.CANDIDATES, codes.shape[1]):]
-        deep = (have < k) & ((tail >= reach[rows, None]).mean(1) >= self.DEEP_SHARE)
+        crowd = (coded[rows] >= reach[rows, None]).sum(1) + (codes >= reach[rows, None]).sum(1)
+        deep = (have < k) & (crowd >= self.DEEP_CROWD)
         if not deep.any() or self.WIDEST <= ids.shape[1]:
             return ids, exact
         rows, have = rows[deep], have[deep]
         more = self._index.search(q[rows], self.WIDEST)[1][:, ids.shape[1]:]
-        for i, r in enumerate(rows):  # fast-scan ties can move a row across the cut: scored once
-            more[i, np.isin(more[i], ids[r])] = -1
+        # fast-scan ties can move a row across the cut: scored once (one isin over (query, row) keys,
+        # where one per query cost ~40 µs)
+        span = np.int64(max(int(ids.max(initial=0)), int(more.max(initial=0))) + 2)
+        mine = np.arange(len(rows), dtype=np.int64)[:, None] * span
+        more[np.isin(more + 1 + mine, ids[rows] + 1 + mine)] = -1
         scored = np.full(more.shape, -np.inf, np.float32)
         look(more, scored, np.arange(len(rows)), rows, 0, self._sq.similarities(turned[rows], more), k - have)
         # only the deep rows' k best join the result: the caller's top k of the whole is the same,
@@ -311,6 +316,15 @@ class CompressedIVF:
         extra, extra_ids = np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
         extra[rows], extra_ids[rows] = best, best_ids
         return np.concatenate([ids, extra_ids], axis=1), np.concatenate([exact, extra], axis=1)
+
+    @staticmethod
+    def _best_first(codes: np.ndarray, top: int) -> np.ndarray:
+        """Per row, the columns of its `top` highest `codes`, highest first: a partition, then a sort
+        of those alone, where a deep look's 1,792 columns cost ~100 µs a query to sort whole."""
+        if top >= codes.shape[1]:
+            return np.argsort(-codes, axis=1, kind="stable")
+        part = np.argpartition(-codes, top - 1, axis=1)[:, :top]
+        return np.take_along_axis(part, np.argsort(-np.take_along_axis(codes, part, axis=1), axis=1, kind="stable"), 1)
 
     def _exact(self, vecs: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Inner products of each query with its candidate rows `ids` (-1: none, -inf), read from disk."""
