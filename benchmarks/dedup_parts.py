@@ -128,7 +128,8 @@ def query_recall(index, vecs: np.ndarray, leaders: np.ndarray, cache: Path | Non
     q = np.asarray(vecs[np.sort(np.random.default_rng(1).choice(removed, min(3000, len(removed)), replace=False))],
                    dtype=np.float32)
     if cache is not None and cache.exists():
-        sims, match = np.load(cache)["sims"], np.load(cache)["match"]
+        with np.load(cache) as kept:
+            sims, match = kept["sims"], kept["match"]
     else:
         from curate.index.faiss_index import FaissIndex
 
@@ -165,19 +166,21 @@ def reuse(directory: Path, vecs: np.ndarray, options: dict, spent: collections.C
     # threshold from one, by construction, so with their own row masked they are such queries
     from curate.index import faiss_compressed as fc
 
-    own = fc.CompressedIVF._exact
-    fc.CompressedIVF._exact = lambda self, v, ids: np.where((s := own(self, v, ids)) > 0.995, -np.inf, s)
     tail = leaders[leaders >= int(len(vecs) * 0.9)]
     q = np.asarray(vecs[np.sort(np.random.default_rng(3).choice(tail, min(3000, len(tail)), replace=False))],
                    dtype=np.float32)
+    own = fc.CompressedIVF._exact
+    fc.CompressedIVF._exact = lambda self, v, ids: np.where((s := own(self, v, ids)) > 0.995, -np.inf, s)
     spent.clear()
     t = time.perf_counter()
-    for c in range(0, len(q), CHUNK):
-        index.search(q[c:c + CHUNK], 1, floor=THRESHOLD)
+    try:
+        for c in range(0, len(q), CHUNK):
+            index.search(q[c:c + CHUNK], 1, floor=THRESHOLD)
+    finally:
+        fc.CompressedIVF._exact = own
     per = 1e6 / len(q)
     print(f"{len(q):,} kept rows of the last 10%, their own row masked: {(time.perf_counter() - t) * per:.0f} µs "
           f"a query (scalar codes {spent['codes'] * per:.0f}, exact reads {spent['exact'] * per:.0f})")
-    fc.CompressedIVF._exact = own
 
 
 def miss_causes(c, sims: np.ndarray, q: np.ndarray, match: np.ndarray) -> None:

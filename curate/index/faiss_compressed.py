@@ -305,8 +305,7 @@ class CompressedIVF:
         more = self._index.search(q[rows], self.WIDEST)[1][:, ids.shape[1]:]
         # fast-scan ties can move a row across the cut: scored once (one isin over (query, row) keys,
         # where one per query cost ~40 µs)
-        span = np.int64(max(int(ids.max(initial=0)), int(more.max(initial=0))) + 2)
-        mine = np.arange(len(rows), dtype=np.int64)[:, None] * span
+        mine = np.arange(len(rows), dtype=np.int64)[:, None] * (self.ntotal + 1)  # ids: -1 .. ntotal - 1
         more[np.isin(more + 1 + mine, ids[rows] + 1 + mine)] = -1
         scored = np.full(more.shape, -np.inf, np.float32)
         look(more, scored, np.arange(len(rows)), rows, 0, self._sq.similarities(turned[rows], more), k - have)
